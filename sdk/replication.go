@@ -1,0 +1,165 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Action names a replicated action. The five built-in ones are Eureka's; action-handler plugins may
+// declare more.
+type Action string
+
+// The built-in actions, spelled as in Eureka's batch wire format.
+const (
+	ActionRegister             Action = "Register"
+	ActionHeartbeat            Action = "Heartbeat"
+	ActionCancel               Action = "Cancel"
+	ActionStatusUpdate         Action = "StatusUpdate"
+	ActionDeleteStatusOverride Action = "DeleteStatusOverride"
+)
+
+// Item is one replicated action in a batch, as it travels between nodes.
+type Item struct {
+	Action             Action
+	App                string
+	ID                 string
+	LastDirtyTimestamp int64
+	Status             string
+	OverriddenStatus   string
+	// Instance is the instance as a bare Eureka InstanceInfo JSON object (no {"instance":…} wrapper),
+	// set for Register; nil otherwise. Transports carry it as opaque bytes.
+	Instance []byte
+	// Payload is free-form data of a custom action.
+	Payload []byte
+	// TraceParent is the W3C traceparent of the task's span on the sending node ("" when not traced).
+	TraceParent string
+}
+
+// Batch is what a transport carries to one peer in one send.
+type Batch struct {
+	// ID identifies the batch on the sending node (for logs and traces).
+	ID    string
+	Items []Item
+}
+
+// ItemResult is a peer's answer for one item, in Eureka's terms: StatusCode 200, 404 (for a
+// heartbeat: re-register), 409 (Entity holds the peer's newer copy as bare InstanceInfo JSON), 500.
+type ItemResult struct {
+	StatusCode int
+	Entity     []byte
+}
+
+// FailureClass says what a failed send means for the batch.
+type FailureClass int
+
+const (
+	// Transient is a network failure (connection refused, reset): retry after the retry delay.
+	Transient FailureClass = iota + 1
+	// Congestion is an overloaded peer (503, read timeout): pause and retry after the congestion delay.
+	Congestion
+	// Permanent is a failure that a retry cannot fix: the batch is dropped and counted.
+	Permanent
+)
+
+func (c FailureClass) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Congestion:
+		return "congestion"
+	case Permanent:
+		return "permanent"
+	}
+	return fmt.Sprintf("FailureClass(%d)", int(c))
+}
+
+// SendError is a batch-level failure with its class.
+type SendError struct {
+	Class FailureClass
+	Err   error
+}
+
+func (e *SendError) Error() string { return e.Class.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Fail wraps err as a batch failure of the given class.
+func Fail(class FailureClass, err error) error { return &SendError{Class: class, Err: err} }
+
+// ClassOf returns the failure class of err: the class of a *SendError in its chain; Congestion for
+// a deadline (Eureka treats a read timeout as congestion); Transient for cancellation (the batch is
+// retried); Permanent otherwise.
+func ClassOf(err error) FailureClass {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Class
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Congestion
+	}
+	if errors.Is(err, context.Canceled) {
+		return Transient
+	}
+	return Permanent
+}
+
+// Peer identifies the node a transport sends to.
+type Peer struct {
+	// Name is the peer's name (its URL unless configured otherwise).
+	Name string
+	// URL is the peer's Eureka base URL, e.g. http://127.0.0.1:8762/eureka/.
+	URL string
+	// Address is the transport-specific address of the peer, when configured (e.g. host:port of a
+	// gRPC listener); "" otherwise.
+	Address string
+}
+
+// Transport carries batches to peers.
+//
+// Send delivers one batch to one peer and returns one result per item, in order; or an error whose
+// class (see Fail) says whether the batch is retried. A transport must honour ctx.
+type Transport interface {
+	Send(ctx context.Context, peer Peer, batch Batch) ([]ItemResult, error)
+}
+
+// PendingState is what a flush policy sees of one peer's pending stage.
+type PendingState struct {
+	// Count and Bytes of the tasks pending (not yet cut into a batch).
+	Count int
+	Bytes int64
+	// OldestAge is how long the oldest pending task has waited.
+	OldestAge time.Duration
+	// IdleWorkers is the number of workers waiting for a batch.
+	IdleWorkers int
+	// InFlight is the number of batches being sent.
+	InFlight int
+	// RecentLatency is a moving average of this peer's send latency; RecentErrors the failed sends in
+	// the last RecentWindow.
+	RecentLatency time.Duration
+	RecentErrors  int
+	RecentSends   int
+	RecentWindow  time.Duration
+	// MaxBatchSize and MaxBufferSize are the host's limits.
+	MaxBatchSize  int
+	MaxBufferSize int
+}
+
+// FlushDecision is a flush policy's answer. The host cuts a batch of up to MaxBatch tasks as soon as
+// a worker is free and either CutNow is set, Count ≥ MinCount, or OldestAge ≥ MaxAge. It asks the
+// policy again after RecheckAfter (0: only after the next cut). Between asks the host enforces the
+// thresholds itself, so a policy is never called per task.
+type FlushDecision struct {
+	CutNow       bool
+	MaxBatch     int
+	MinCount     int
+	MaxAge       time.Duration
+	RecheckAfter time.Duration
+}
+
+// FlushPolicy decides when a batch is cut.
+type FlushPolicy interface {
+	Decide(ctx context.Context, s PendingState) (FlushDecision, error)
+}
