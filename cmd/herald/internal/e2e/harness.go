@@ -1,0 +1,357 @@
+// Package e2e starts real herald processes for end-to-end tests: it builds the binary once, writes
+// each node's HCL configuration, starts and kills nodes (SIGKILL included), and offers a small
+// Eureka HTTP client and a fault-injecting TCP proxy for partition tests.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles ./cmd/herald into dir and returns the binary's path. Call it once from TestMain.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "herald")
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/herald")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/herald: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Node is one herald process.
+type Node struct {
+	t      testing.TB
+	Bin    string
+	Name   string
+	Port   int
+	Config string // path of the HCL file
+	Env    []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan struct{}
+}
+
+// URL is the node's Eureka base URL (with /eureka/).
+func (n *Node) URL() string { return fmt.Sprintf("http://127.0.0.1:%d/eureka/", n.Port) }
+
+// Root is the node's root URL.
+func (n *Node) Root() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Port) }
+
+// NewNode writes hcl as the node's config file and returns the (not yet started) node.
+func NewNode(t testing.TB, bin, name string, port int, hcl string) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, name+".hcl")
+	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{t: t, Bin: bin, Name: name, Port: port, Config: path}
+	t.Cleanup(func() { n.Kill() })
+	return n
+}
+
+// Start starts the process and waits until its API answers.
+func (n *Node) Start() {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd := exec.Command(n.Bin, "server", "-config", n.Config)
+	cmd.Env = append(os.Environ(), n.Env...)
+	n.logs = &bytes.Buffer{}
+	w := &lockedWriter{w: n.logs}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		n.mu.Unlock()
+		n.t.Fatalf("start %s: %v", n.Name, err)
+	}
+	n.cmd = cmd
+	done := make(chan struct{})
+	n.done = done
+	go func() { _ = cmd.Wait(); close(done) }()
+	n.mu.Unlock()
+	Eventually(n.t, 20*time.Second, func() error {
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited:\n%s", n.Name, n.Logs())
+		default:
+		}
+		resp, err := http.Get(n.URL() + "apps/HERALD-E2E-PROBE/x")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+}
+
+// Kill sends SIGKILL to the node's process group (the node and its plugin processes) and waits.
+func (n *Node) Kill() { n.signal(syscall.SIGKILL) }
+
+// Stop sends SIGTERM and waits for a graceful exit.
+func (n *Node) Stop() { n.signal(syscall.SIGTERM) }
+
+// KillNodeOnly sends SIGKILL to the node process alone, leaving its children (plugin processes) to
+// notice on their own.
+func (n *Node) KillNodeOnly() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+func (n *Node) signal(sig syscall.Signal) {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if sig == syscall.SIGKILL {
+		_ = syscall.Kill(-cmd.Process.Pid, sig)
+	} else {
+		_ = cmd.Process.Signal(sig)
+	}
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Pid returns the node's process id (0 when not running).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Logs returns what the node printed so far.
+func (n *Node) Logs() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.logs == nil {
+		return ""
+	}
+	return n.logs.String()
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Eventually polls f until it returns nil or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Proxy is a TCP proxy that can cut and heal the connection to its target, for partition tests.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// NewProxy listens on 127.0.0.1:port (0 for any) and forwards to target.
+func NewProxy(t testing.TB, port int, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Addr is the proxy's listen address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Cut refuses new connections and breaks the open ones, as a partition would.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Heal lets connections through again.
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.Cut()
+	p.wg.Wait()
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.target, time.Second)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c] = struct{}{}
+		p.conns[up] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// Client is a small Eureka HTTP client for tests.
+type Client struct {
+	HTTP *http.Client
+}
+
+// DefaultClient has short timeouts.
+var DefaultClient = &Client{HTTP: &http.Client{Timeout: 5 * time.Second}}
+
+// Do sends a request and returns the status code and body.
+func (c *Client) Do(ctx context.Context, method, url, contentType string, body []byte, header map[string]string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// InstanceJSON returns a Spring-Cloud-like registration body.
+func InstanceJSON(app, id string, lastDirty int64, status string, metadata map[string]string) []byte {
+	md := `{"@class":"java.util.Collections$EmptyMap"}`
+	if len(metadata) > 0 {
+		var parts []string
+		for k, v := range metadata {
+			parts = append(parts, fmt.Sprintf("%q:%q", k, v))
+		}
+		md = "{" + strings.Join(parts, ",") + "}"
+	}
+	return []byte(fmt.Sprintf(`{"instance":{"instanceId":%q,"hostName":"host-%s","app":%q,"ipAddr":"10.0.0.1","status":%q,`+
+		`"port":{"$":8080,"@enabled":"true"},"securePort":{"$":8443,"@enabled":"false"},"countryId":1,`+
+		`"dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo","name":"MyOwn"},`+
+		`"leaseInfo":{"renewalIntervalInSecs":30,"durationInSecs":90},"metadata":%s,"vipAddress":%q,`+
+		`"lastDirtyTimestamp":"%d"}}`, id, id, app, status, md, strings.ToLower(app), lastDirty))
+}

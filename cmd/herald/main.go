@@ -1,0 +1,64 @@
+// Command herald is the herald service registry: one binary for a node (`server`), a local
+// three-node cluster (`dev`), configuration checks, plugin processes and the load generator.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `herald: a service registry in the line of Netflix Eureka, built from plugins.
+
+Usage:
+  herald <command> [flags]
+
+Commands:
+  server            run one node:  herald server -config config.hcl
+  dev               run a local three-node cluster on 127.0.0.1:8761-8763
+  config validate   check a configuration file:  herald config validate config.hcl
+  plugin serve      serve a built-in plugin as its own process (used by the plugin host)
+  bench             load-generate against herald or any Eureka server (herald bench -h)
+  version           print the version
+
+Run "herald <command> -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "server":
+		return cmdServer(ctx, args[1:], stdout, stderr)
+	case "dev":
+		return cmdDev(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout, stderr)
+	case "plugin":
+		return cmdPlugin(args[1:], stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "herald %s\n", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,340 @@
+package cluster
+
+// Anti-entropy protocol. Each node, every Interval (jittered), asks each peer in turn:
+//
+//  1. GET {prefix}digest: the peer's root hash and live-instance count. Equal to ours: done, one
+//     small request, whatever the registry's size.
+//  2. GET {prefix}digest/apps: one hash per app. Apps whose hashes differ (or that one side lacks)
+//     are compared further.
+//  3. GET {prefix}digest/apps/{app}: per instance, lastDirtyTimestamp, status, overridden status
+//     and the lease's registration time; per tombstone (a cancel the peer remembers), the time of
+//     the cancel. Both times are the peer's clock.
+//  4. Decide per instance (P = the peer's entry, ours = live copy or tombstone):
+//     - P live, ours live: pull if P's lastDirtyTimestamp is larger. Equal timestamps with a
+//       different status are left alone: lastDirtyTimestamp cannot order them, and a pull would
+//       make the two nodes swap copies forever. Heartbeats carry the status. They are counted as
+//       Ties.
+//     - P live, we have nothing: pull, if P is heartbeating (renewed since it was registered on the
+//       peer and not expired). Eviction leaves no tombstone and is not replicated, so without this
+//       two nodes evicting a dead instance at different times would pull it back from each other,
+//       each pull granting a fresh lease, forever. The price: a registration we missed is repaired
+//       after its first heartbeat, not at once (the replicated heartbeat's 404 often repairs it
+//       first anyway).
+//     - P live, we have a tombstone: as above, and only if the peer registered its copy after our
+//       cancel (P.registered > our deletedAt); otherwise the peer holds what we cancelled, and it
+//       deletes it itself by the next rule when it asks us.
+//     - P tombstone, ours live: cancel ours if it was registered at or before the peer's cancel
+//       (our registrationTimestamp <= P.deletedAt); a copy registered after the cancel is a newer
+//       life of the instance and stays.
+//     - anything else: nothing.
+//  5. Confirm: after Grace, steps 3 and 4 run again for the apps concerned, and only repairs found
+//     both times, against the same version of the peer's entry, are made. A write that was merely in
+//     flight in the replication pipeline has landed by then and the difference is gone. A repair that
+//     still races a write is harmless: a pull is a replicated register that loses to a larger local
+//     lastDirtyTimestamp, and a wrong cancel or resurrection is undone by the next round (or the
+//     next heartbeat, or eviction).
+//  6. Pull: GET {prefix}apps/{app}?id=…, bypassing the response cache, and register each instance
+//     locally with registry.FromPeer (never replicated). Cancel: Cancel(..., registry.FromPeer).
+//
+// Only pulls: every node asks every peer, so repairs flow both ways without a node ever writing to
+// another. Clock assumption: the tombstone rules compare one node's registration time with another
+// node's cancel time, so they assume server clocks agree (NTP) to well within the time between a
+// cancel and a re-registration of the same instance, which is at least a heartbeat interval in
+// practice. A skew larger than that makes a wrong decision that heals as described in 5.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/core/eureka/codec"
+	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
+)
+
+// pullChunk is how many ids one fetch names, keeping the query string short.
+const pullChunk = 64
+
+type antiEntropy struct {
+	reg     Registry
+	client  *http.Client
+	prefix  string
+	timeout time.Duration
+	grace   time.Duration
+	logger  hclog.Logger
+	stats   *counters
+}
+
+// counters are the anti-entropy and sync numbers behind Stats.
+type counters struct {
+	exchanges  atomic.Uint64
+	mismatches atomic.Uint64
+	pulled     atomic.Uint64
+	deleted    atomic.Uint64
+	ties       atomic.Uint64
+	failures   atomic.Uint64
+}
+
+type repairKind uint8
+
+const (
+	repairPull repairKind = iota + 1
+	repairCancel
+)
+
+// repair is one decision of step 4. version is the peer entry's lastDirtyTimestamp (pull) or
+// deletedAt (cancel), so that the confirmation only accepts the same decision about the same
+// version.
+type repair struct {
+	app, id string
+	kind    repairKind
+	version int64
+}
+
+// exchangeResult is what one exchange found.
+type exchangeResult struct {
+	peerCount int
+	same      bool
+	pulled    int
+	deleted   int
+}
+
+// exchange runs the protocol against one peer.
+func (a *antiEntropy) exchange(ctx context.Context, peer sdk.Peer) (exchangeResult, error) {
+	pu, err := normalizeURL(peer.URL)
+	if err != nil {
+		return exchangeResult{}, err
+	}
+	base := pu.base + a.prefix
+
+	var root rootDigest
+	if err := a.getJSON(ctx, base+pathDigest, &root); err != nil {
+		return exchangeResult{}, fmt.Errorf("anti-entropy with %s: %w", peer.Name, err)
+	}
+	a.stats.exchanges.Add(1)
+	res := exchangeResult{peerCount: root.Count}
+	peerRoot, err := parseHash(root.Root)
+	if err != nil {
+		return res, fmt.Errorf("anti-entropy with %s: root hash %q: %w", peer.Name, root.Root, err)
+	}
+	localRoot, localApps := a.reg.Digest()
+	if peerRoot == localRoot && root.Count == a.reg.Stats().Instances {
+		res.same = true
+		return res, nil
+	}
+	a.stats.mismatches.Add(1)
+
+	var pa appsDigest
+	if err := a.getJSON(ctx, base+pathDigestApps, &pa); err != nil {
+		return res, fmt.Errorf("anti-entropy with %s: %w", peer.Name, err)
+	}
+	var apps []string
+	for name, h := range pa.Apps {
+		if sum, err := parseHash(h); err != nil || localApps[name] != sum {
+			apps = append(apps, name)
+		}
+	}
+	for name := range localApps {
+		if _, ok := pa.Apps[name]; !ok {
+			apps = append(apps, name)
+		}
+	}
+	slices.Sort(apps)
+
+	plan, ties, err := a.plan(ctx, base, apps)
+	if err != nil {
+		return res, fmt.Errorf("anti-entropy with %s: %w", peer.Name, err)
+	}
+	if len(plan) > 0 && a.grace > 0 {
+		plan, err = a.confirm(ctx, base, plan)
+		if err != nil {
+			return res, fmt.Errorf("anti-entropy with %s: %w", peer.Name, err)
+		}
+	}
+	a.stats.ties.Add(uint64(ties))
+
+	res.pulled, res.deleted, err = a.apply(ctx, base, plan)
+	a.stats.pulled.Add(uint64(res.pulled))
+	a.stats.deleted.Add(uint64(res.deleted))
+	if res.pulled+res.deleted > 0 {
+		a.logger.Info("anti-entropy repaired differences", "peer", peer.Name, "pulled", res.pulled, "deleted", res.deleted)
+	}
+	if err != nil {
+		return res, fmt.Errorf("anti-entropy with %s: %w", peer.Name, err)
+	}
+	return res, nil
+}
+
+// confirm waits Grace and keeps the repairs that the same comparison finds again.
+func (a *antiEntropy) confirm(ctx context.Context, base string, first []repair) ([]repair, error) {
+	t := time.NewTimer(a.grace)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	var apps []string
+	for _, r := range first {
+		if len(apps) == 0 || apps[len(apps)-1] != r.app {
+			apps = append(apps, r.app)
+		}
+	}
+	second, _, err := a.plan(ctx, base, apps)
+	if err != nil {
+		return nil, err
+	}
+	again := make(map[repair]bool, len(second))
+	for _, r := range second {
+		again[r] = true
+	}
+	kept := first[:0]
+	for _, r := range first {
+		if again[r] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+// plan compares the given apps (sorted) instance by instance and returns the repairs, grouped by
+// app, and the number of ties.
+func (a *antiEntropy) plan(ctx context.Context, base string, apps []string) ([]repair, int, error) {
+	var out []repair
+	ties := 0
+	for _, app := range apps {
+		var pd appDigest
+		if err := a.getJSON(ctx, base+pathDigestApp+url.PathEscape(app), &pd); err != nil {
+			return nil, 0, err
+		}
+		r, t := a.planApp(app, pd.Instances)
+		out = append(out, r...)
+		ties += t
+	}
+	return out, ties, nil
+}
+
+// planApp applies the rules of step 4 to one app.
+func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, int) {
+	live := make(map[string]registry.InstanceDigest)
+	dead := make(map[string]registry.InstanceDigest)
+	for _, d := range a.reg.AppDigest(app) {
+		if d.Deleted {
+			dead[d.ID] = d
+		} else {
+			live[d.ID] = d
+		}
+	}
+	var out []repair
+	ties := 0
+	for _, p := range remote {
+		ours, isLive := live[p.ID]
+		switch {
+		case !p.Deleted && isLive:
+			if p.LastDirtyTimestamp > ours.LastDirtyTimestamp {
+				out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp})
+			} else if p.LastDirtyTimestamp == ours.LastDirtyTimestamp &&
+				(p.Status != string(ours.Status) || p.OverriddenStatus != string(ours.OverriddenStatus)) {
+				ties++
+			}
+		case !p.Deleted:
+			if !p.Renewed {
+				continue
+			}
+			if t, ok := dead[p.ID]; ok && p.Registered <= t.DeletedAt {
+				continue
+			}
+			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp})
+		case isLive:
+			inst, ok := a.reg.Instance(app, p.ID)
+			if ok && inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt {
+				out = append(out, repair{app: app, id: p.ID, kind: repairCancel, version: p.DeletedAt})
+			}
+		}
+	}
+	return out, ties
+}
+
+// apply makes the repairs: pulls per app in chunks, then cancels.
+func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pulled, deleted int, err error) {
+	var errs []error
+	for i := 0; i < len(plan); {
+		app := plan[i].app
+		var ids []string
+		for ; i < len(plan) && plan[i].app == app; i++ {
+			switch plan[i].kind {
+			case repairPull:
+				ids = append(ids, plan[i].id)
+			case repairCancel:
+				if a.reg.Cancel(ctx, app, plan[i].id, registry.FromPeer) {
+					deleted++
+				}
+			}
+		}
+		for chunk := range slices.Chunk(ids, pullChunk) {
+			n, err := a.pull(ctx, base, app, chunk)
+			pulled += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return pulled, deleted, errors.Join(errs...)
+}
+
+// pull fetches the named instances of app and registers them as replicated writes. An instance the
+// peer no longer has is skipped: it was cancelled meanwhile, and the next round sees its tombstone.
+func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) (int, error) {
+	q := url.Values{"id": ids}
+	target := base + pathApp + url.PathEscape(app) + "?" + q.Encode()
+	body, err := get(ctx, a.client, target, a.timeout)
+	if err != nil {
+		return 0, err
+	}
+	doc, err := codec.DecodeApplications(body, codec.JSON)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", target, err)
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	var errs []error
+	for _, ap := range doc.Applications {
+		for _, inst := range ap.Instances {
+			if inst.App == "" {
+				inst.App = ap.Name
+			}
+			if !strings.EqualFold(inst.App, app) || !want[inst.ID()] {
+				continue
+			}
+			if err := a.reg.Register(ctx, inst, registry.FromPeer); err != nil {
+				errs = append(errs, fmt.Errorf("register %s/%s: %w", app, inst.ID(), err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+func (a *antiEntropy) getJSON(ctx context.Context, target string, v any) error {
+	body, err := get(ctx, a.client, target, a.timeout)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w", target, err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package eureka
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+
+	"github.com/heraldhq/herald/core/eureka/codec"
+	"github.com/heraldhq/herald/sdk/eurekawire"
+)
+
+// serveBatch is POST /peerreplication/batch (reference 2.4). Every item is a replicated write
+// whatever the headers say; the Java peer does not even send the replication marker here.
+func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
+	if h.batch == nil {
+		plainText(w, http.StatusNotImplemented, "peer replication is not enabled on this node")
+		return
+	}
+	f, latin1, ok := requestFormat(r.Header.Get("Content-Type"))
+	if !ok || f != codec.JSON {
+		plainText(w, http.StatusUnsupportedMediaType,
+			fmt.Sprintf("unsupported Content-Type %q: the batch endpoint takes application/json", r.Header.Get("Content-Type")))
+		return
+	}
+	// Not pooled: decoded items keep slices of the body (instanceInfo as raw JSON), and a
+	// receiver may hold on to them.
+	var buf bytes.Buffer
+	if err := h.readBody(r, &buf); err != nil {
+		h.bodyFailed(w, err)
+		return
+	}
+	body := buf.Bytes()
+	if latin1 {
+		body = latin1ToUTF8(body)
+	}
+	items, err := eurekawire.DecodeReplicationList(body)
+	if err != nil {
+		parseError(w, codec.JSON)
+		return
+	}
+	results := h.batch.Apply(r.Context(), items)
+	if len(results) != len(items) {
+		// A sender ignores a response whose length differs from its batch; say so loudly here.
+		h.log.Error("batch receiver returned a wrong number of results", "items", len(items), "results", len(results))
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	out := eurekawire.AppendReplicationListResponse(make([]byte, 0, 32+24*len(results)), results)
+	writeEncoded(w, r, http.StatusOK, contentJSON, out)
+}

@@ -1,0 +1,263 @@
+// Package node wires one herald node together: the registry, the Eureka API, the replication
+// pipeline with its plugins, the cluster (peers, startup sync, anti-entropy), telemetry and the
+// HTTP server. It owns their start and their graceful stop.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/core/cluster"
+	"github.com/heraldhq/herald/core/eureka"
+	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/core/replication/receive"
+	"github.com/heraldhq/herald/core/telemetry"
+)
+
+// Config is everything one node needs, already validated. cmd/herald builds it from the HCL file.
+type Config struct {
+	// Name identifies the node in logs, traces and metrics.
+	Name string
+	// Addr is the listen address, host:port ("127.0.0.1:0" picks a free port).
+	Addr string
+	// AdvertiseURL is the node's own Eureka base URL as peers know it; derived from Addr when empty.
+	AdvertiseURL string
+
+	MaxBodyBytes    int64
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+
+	Registry  registry.Config
+	Cache     eureka.CacheConfig
+	Cluster   cluster.Config
+	Telemetry telemetry.Config
+	// MetricsPath is where Prometheus metrics are served ("" = off).
+	MetricsPath string
+}
+
+// Replicator is the replication pipeline as the node sees it.
+type Replicator interface {
+	cluster.PeerSetter
+	// Listener is subscribed to the registry's writes.
+	Listener() registry.Listener
+	// Close flushes what it can within ctx and stops.
+	Close(ctx context.Context) error
+}
+
+// Deps are the parts built outside the node: the replication pipeline (with its transports and
+// flush policies from the plugin catalog), and an optional receiver wrapper (action handlers).
+type Deps struct {
+	Logger hclog.Logger
+	// NewReplicator builds the pipeline once the registry and telemetry exist.
+	NewReplicator func(reg *registry.Registry, tel *telemetry.Provider) (Replicator, error)
+	// WrapReceiver lets action handlers wrap the default apply path of inbound batches.
+	WrapReceiver func(eureka.BatchReceiver) eureka.BatchReceiver
+	// Accept runs on client writes before they are applied (admission); nil accepts all.
+	Accept func(ctx context.Context, inst *registry.Instance) error
+	// OnStop runs after the node stopped serving (plugin shutdown).
+	OnStop func()
+	// Collectors are extra Prometheus collectors served at the metrics path.
+	Collectors []MetricsCollector
+}
+
+// Node is one running herald node.
+type Node struct {
+	cfg  Config
+	log  hclog.Logger
+	deps Deps
+
+	tel      *telemetry.Provider
+	reg      *registry.Registry
+	api      *eureka.Handler
+	repl     Replicator
+	cluster  *cluster.Cluster
+	receiver eureka.BatchReceiver
+	srv      *http.Server
+	ln       net.Listener
+	url      string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New builds a node; nothing runs until Start.
+func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
+	if deps.Logger == nil {
+		deps.Logger = hclog.NewNullLogger()
+	}
+	n := &Node{cfg: cfg, log: deps.Logger, deps: deps}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: listen on %s: %w", cfg.Name, cfg.Addr, err)
+	}
+	n.ln = ln
+	n.url = cfg.AdvertiseURL
+	if n.url == "" {
+		n.url = "http://" + ln.Addr().String() + "/eureka/"
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			ln.Close()
+		}
+	}()
+
+	tcfg := cfg.Telemetry
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.Name
+	}
+	if n.tel, err = telemetry.Setup(ctx, tcfg); err != nil {
+		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+	}
+
+	n.reg = registry.New(cfg.Registry, registry.WithLogger(n.log.Named("registry")))
+	if deps.NewReplicator != nil {
+		if n.repl, err = deps.NewReplicator(n.reg, n.tel); err != nil {
+			return nil, fmt.Errorf("node %s: replication: %w", cfg.Name, err)
+		}
+		n.reg.Subscribe(n.repl.Listener())
+	}
+
+	ccfg := cfg.Cluster
+	if ccfg.SelfURL == "" {
+		ccfg.SelfURL = n.url
+	}
+	if ccfg.ListenAddr == "" {
+		ccfg.ListenAddr = ln.Addr().String()
+	}
+	var setter cluster.PeerSetter
+	if n.repl != nil {
+		setter = n.repl
+	}
+	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster"))); err != nil {
+		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
+	}
+
+	n.receiver = receive.New(n.reg, receive.WithLogger(n.log.Named("receive")),
+		receive.WithTracer(n.tel.Tracer("receive")))
+	if deps.WrapReceiver != nil {
+		n.receiver = deps.WrapReceiver(n.receiver)
+	}
+	n.api = eureka.NewHandler(eureka.Options{
+		Registry:     n.reg,
+		Logger:       n.log.Named("eureka"),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Cache:        cfg.Cache,
+		ReadGate:     n.cluster.AllowReads,
+		Batch:        n.receiver,
+		Accept:       deps.Accept,
+		Peers:        n.peerStatus,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/herald/", n.cluster.Handler())
+	if cfg.MetricsPath != "" {
+		mux.Handle(cfg.MetricsPath, n.metricsHandler())
+	}
+	mux.Handle("/", n.api)
+	n.srv = &http.Server{
+		Handler:           n.instrument(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          n.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	ok = true
+	return n, nil
+}
+
+// URL returns the node's Eureka base URL.
+func (n *Node) URL() string { return n.url }
+
+// Addr returns the address the node listens on.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Registry returns the node's registry (tests and embedding programs use it).
+func (n *Node) Registry() *registry.Registry { return n.reg }
+
+// Cluster returns the node's cluster.
+func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
+
+// Telemetry returns the node's telemetry provider.
+func (n *Node) Telemetry() *telemetry.Provider { return n.tel }
+
+// Start serves HTTP and starts the registry timers, the response cache and the cluster (peer set,
+// startup sync in the background, anti-entropy). It returns once the node is serving.
+func (n *Node) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel = cancel
+	n.reg.Start(ctx)
+	n.api.Start(ctx)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "error", err)
+		}
+	}()
+	if err := n.cluster.Start(ctx); err != nil {
+		return fmt.Errorf("node %s: cluster: %w", n.cfg.Name, err)
+	}
+	n.log.Info("node started", "name", n.cfg.Name, "url", n.url)
+	return nil
+}
+
+// Reload applies a new peer list (SIGHUP) without dropping queued work for unchanged peers.
+func (n *Node) Reload(ctx context.Context, peers []string) error {
+	return n.cluster.Reload(ctx, peers)
+}
+
+// Stop stops serving, lets the replication pipeline flush within the shutdown timeout, and stops
+// everything else. It is safe to call more than once.
+func (n *Node) Stop(ctx context.Context) error {
+	var err error
+	n.once.Do(func() {
+		timeout := n.cfg.ShutdownTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if e := n.srv.Shutdown(ctx); e != nil {
+			err = errors.Join(err, fmt.Errorf("http shutdown: %w", e))
+		}
+		n.cluster.Stop()
+		if n.repl != nil {
+			if e := n.repl.Close(ctx); e != nil {
+				err = errors.Join(err, fmt.Errorf("replication: %w", e))
+			}
+		}
+		n.api.Stop()
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		if n.deps.OnStop != nil {
+			n.deps.OnStop()
+		}
+		if e := n.tel.Shutdown(ctx); e != nil {
+			err = errors.Join(err, e)
+		}
+		n.log.Info("node stopped", "name", n.cfg.Name)
+	})
+	return err
+}
+
+func (n *Node) peerStatus() []eureka.PeerStatus {
+	var out []eureka.PeerStatus
+	for _, p := range n.cluster.Peers().List() {
+		out = append(out, eureka.PeerStatus{Name: p.Name, URL: p.URL, Up: true})
+	}
+	return out
+}

@@ -1,0 +1,617 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Registry is the in-memory registry of one node. It is safe for concurrent use.
+//
+// Writes (register, cancel, status changes) take mu exclusively; renewals and reads take it shared.
+// Listeners and change callbacks run after the lock is released, on the caller's goroutine.
+type Registry struct {
+	cfg    Config
+	clock  Clock
+	logger hclog.Logger
+
+	mu   sync.RWMutex
+	apps map[string]map[string]*lease // upper-case app -> id -> lease
+	// digest of live instances, maintained on every change (see digest.go).
+	root     uint64
+	appHash  map[string]uint64
+	count    int
+	tombs    map[string]map[string]tombstone
+	recent   []recentItem // recently changed, oldest first
+	expected int          // expected clients sending renews
+	startMs  int64
+
+	ovMu      sync.Mutex
+	overrides map[string]*override // instance id -> override
+
+	hookMu    sync.RWMutex
+	listeners []Listener
+	changes   []func(Change)
+
+	renews       meter
+	replications meter
+	deltaVersion atomic.Int64
+	evicted      atomic.Int64
+
+	evictMu        sync.Mutex
+	lastEvictMs    int64
+	protectedSince atomic.Int64
+
+	startOnce sync.Once
+}
+
+type override struct {
+	status     Status
+	lastAccess atomic.Int64
+}
+
+type recentItem struct {
+	lease *lease
+	at    int64
+}
+
+type tombstone struct {
+	lastDirty int64
+	status    Status
+	at        int64
+}
+
+// DefaultConfig returns Eureka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		EnableSelfPreservation:         true,
+		RenewalPercentThreshold:        0.85,
+		ExpectedClientRenewalInterval:  30 * time.Second,
+		RenewalThresholdUpdateInterval: 15 * time.Minute,
+		EvictionInterval:               60 * time.Second,
+		DeltaRetention:                 3 * time.Minute,
+		DeltaRetentionInterval:         30 * time.Second,
+		SyncWhenTimestampDiffers:       true,
+		OverrideExpiry:                 time.Hour,
+		TombstoneTTL:                   5 * time.Minute,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.RenewalPercentThreshold <= 0 {
+		c.RenewalPercentThreshold = d.RenewalPercentThreshold
+	}
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ExpectedClientRenewalInterval, &d.ExpectedClientRenewalInterval},
+		{&c.RenewalThresholdUpdateInterval, &d.RenewalThresholdUpdateInterval},
+		{&c.EvictionInterval, &d.EvictionInterval},
+		{&c.DeltaRetention, &d.DeltaRetention},
+		{&c.DeltaRetentionInterval, &d.DeltaRetentionInterval},
+		{&c.OverrideExpiry, &d.OverrideExpiry},
+		{&c.TombstoneTTL, &d.TombstoneTTL},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return c
+}
+
+// New returns an empty registry.
+func New(cfg Config, opts ...Option) *Registry {
+	r := &Registry{
+		cfg:       cfg.withDefaults(),
+		clock:     SystemClock{},
+		logger:    hclog.NewNullLogger(),
+		apps:      map[string]map[string]*lease{},
+		appHash:   map[string]uint64{},
+		tombs:     map[string]map[string]tombstone{},
+		overrides: map[string]*override{},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.startMs = r.nowMs()
+	return r
+}
+
+func (r *Registry) nowMs() int64 { return r.clock.Now().UnixMilli() }
+
+// Subscribe adds a listener told of every accepted write.
+func (r *Registry) Subscribe(l Listener) {
+	r.hookMu.Lock()
+	r.listeners = append(r.listeners, l)
+	r.hookMu.Unlock()
+}
+
+// OnChange adds a function told of every change that must invalidate response caches.
+func (r *Registry) OnChange(f func(Change)) {
+	r.hookMu.Lock()
+	r.changes = append(r.changes, f)
+	r.hookMu.Unlock()
+}
+
+// notify tells listeners of w and change callbacks of each change. It runs without r.mu held.
+func (r *Registry) notify(ctx context.Context, w *Write, changes ...Change) {
+	r.hookMu.RLock()
+	ls, cs := r.listeners, r.changes
+	r.hookMu.RUnlock()
+	for _, c := range changes {
+		for _, f := range cs {
+			f(c)
+		}
+	}
+	if w == nil {
+		return
+	}
+	if w.Origin == FromPeer {
+		r.replications.inc(r.nowMs())
+	}
+	for _, l := range ls {
+		l(ctx, *w)
+	}
+}
+
+func changeOf(inst *Instance) Change {
+	return Change{App: inst.App, VIPAddress: inst.VIPAddress, SecureVIPAddress: inst.SecureVIPAddress}
+}
+
+// Register stores inst (the registry keeps its own copy) with a new lease, applying Eureka's
+// lastDirtyTimestamp conflict rule and the status rules. Validation of client input is the API's job.
+func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) error {
+	if inst == nil {
+		return fmt.Errorf("%w: nil instance", ErrInvalid)
+	}
+	incoming := inst.Clone()
+	incoming.App = strings.ToUpper(incoming.App)
+	id := incoming.ID()
+	if id == "" || incoming.App == "" {
+		return fmt.Errorf("%w: app %q, id %q", ErrInvalid, incoming.App, id)
+	}
+	if incoming.Status == "" {
+		incoming.Status = StatusUp
+	}
+	if incoming.OverriddenStatus == "" {
+		incoming.OverriddenStatus = StatusUnknown
+	}
+	now := r.nowMs()
+
+	r.mu.Lock()
+	m := r.apps[incoming.App]
+	if m == nil {
+		m = map[string]*lease{}
+		r.apps[incoming.App] = m
+	}
+	existing := m[id]
+	registrant := incoming
+	var changes []Change
+	if existing != nil {
+		if existing.inst.LastDirtyTimestamp > incoming.LastDirtyTimestamp {
+			r.logger.Debug("existing copy is newer; keeping it", "app", incoming.App, "id", id,
+				"existing", existing.inst.LastDirtyTimestamp, "incoming", incoming.LastDirtyTimestamp)
+			registrant = existing.inst.Clone()
+		}
+		if old := changeOf(existing.inst); old != changeOf(registrant) {
+			changes = append(changes, old)
+		}
+	} else if r.expected > 0 {
+		r.expected++
+	}
+	l := &lease{
+		app:          incoming.App,
+		id:           id,
+		durationMs:   leaseDuration(registrant).Milliseconds(),
+		registration: now,
+		lastUpdate:   now,
+	}
+	if existing != nil {
+		l.serviceUp = existing.serviceUp
+	}
+	// Overrides travel with the instance (sync, replication); install one the map lacks.
+	ov := r.overrideFor(id, now)
+	if registrant.OverriddenStatus != StatusUnknown && ov == "" {
+		r.setOverride(id, registrant.OverriddenStatus, now)
+		ov = registrant.OverriddenStatus
+	}
+	if ov != "" {
+		registrant.OverriddenStatus = ov
+	}
+	registrant.Status = r.resolve(registrant.Status, ov, existing, origin)
+	if registrant.Status == StatusUp && l.serviceUp == 0 {
+		l.serviceUp = now
+	}
+	registrant.ActionType = ActionAdded
+	registrant.LastUpdatedTimestamp = now
+	registrant.HasLeaseInfo = true
+	l.inst = registrant
+	if existing != nil {
+		r.digestRemove(existing)
+	}
+	m[id] = l
+	r.digestAdd(l)
+	r.dropTomb(incoming.App, id)
+	r.recent = append(r.recent, recentItem{lease: l, at: now})
+	r.mu.Unlock()
+
+	// Eureka replicates the object it received (its registry mutated it in place when it won),
+	// not the existing copy that beat it.
+	sent := incoming
+	w := &Write{Action: ActionRegister, App: incoming.App, ID: id, Instance: sent,
+		LastDirtyTimestamp: sent.LastDirtyTimestamp, Status: sent.Status, OverriddenStatus: sent.OverriddenStatus,
+		Origin: origin}
+	changes = append(changes, changeOf(registrant))
+	r.notify(ctx, w, changes...)
+	return nil
+}
+
+// resolve is Eureka's status rule chain: DownOrStarting, OverrideExists, LeaseExists (client writes
+// only), default.
+func (r *Registry) resolve(s Status, ov Status, existing *lease, origin Origin) Status {
+	if s != StatusUp && s != StatusOutOfService {
+		return s
+	}
+	if ov != "" {
+		return ov
+	}
+	if origin == FromClient && existing != nil {
+		if hs := existing.inst.Status; hs == StatusUp || hs == StatusOutOfService {
+			return hs
+		}
+	}
+	return s
+}
+
+// overrideFor returns the override for id ("" when none), counting the read as an access.
+func (r *Registry) overrideFor(id string, now int64) Status {
+	r.ovMu.Lock()
+	defer r.ovMu.Unlock()
+	o := r.overrides[id]
+	if o == nil {
+		return ""
+	}
+	if now-o.lastAccess.Load() > r.cfg.OverrideExpiry.Milliseconds() {
+		delete(r.overrides, id)
+		return ""
+	}
+	o.lastAccess.Store(now)
+	return o.status
+}
+
+func (r *Registry) setOverride(id string, s Status, now int64) {
+	o := &override{status: s}
+	o.lastAccess.Store(now)
+	r.ovMu.Lock()
+	r.overrides[id] = o
+	r.ovMu.Unlock()
+}
+
+func (r *Registry) removeOverride(id string) bool {
+	r.ovMu.Lock()
+	defer r.ovMu.Unlock()
+	_, ok := r.overrides[id]
+	delete(r.overrides, id)
+	return ok
+}
+
+// Overrides returns a copy of the status override map (instance id -> status).
+func (r *Registry) Overrides() map[string]Status {
+	r.ovMu.Lock()
+	defer r.ovMu.Unlock()
+	out := make(map[string]Status, len(r.overrides))
+	for id, o := range r.overrides {
+		out[id] = o.status
+	}
+	return out
+}
+
+func (r *Registry) lookup(app, id string) *lease {
+	return r.apps[strings.ToUpper(app)][id]
+}
+
+// Renew renews a lease (Eureka's renew: false when there is no lease or the rules give UNKNOWN).
+func (r *Registry) Renew(ctx context.Context, app, id string, origin Origin) bool {
+	w, ok := r.renew(app, id, origin)
+	if ok {
+		r.notify(ctx, w)
+	}
+	return ok
+}
+
+func (r *Registry) renew(app, id string, origin Origin) (*Write, bool) {
+	now := r.nowMs()
+	r.mu.RLock()
+	l := r.lookup(app, id)
+	if l == nil {
+		r.mu.RUnlock()
+		return nil, false
+	}
+	ov := r.overrideFor(id, now)
+	l.mu.Lock()
+	stored := l.inst
+	s := r.resolve(stored.Status, ov, l, origin)
+	if s == StatusUnknown {
+		l.mu.Unlock()
+		r.mu.RUnlock()
+		return nil, false
+	}
+	if s == stored.Status {
+		r.touch(l, now)
+		l.mu.Unlock()
+		r.mu.RUnlock()
+		r.renews.inc(now)
+		return r.heartbeatWrite(l, stored, ov, origin), true
+	}
+	l.mu.Unlock()
+	r.mu.RUnlock()
+
+	// The rules changed the status: store a new copy, silently (no delta entry, no invalidation,
+	// no dirty time), under the exclusive lock since the digest changes.
+	r.mu.Lock()
+	l = r.lookup(app, id)
+	if l == nil {
+		r.mu.Unlock()
+		return nil, false
+	}
+	if l.inst.Status != s {
+		c := *l.inst
+		c.Status = s
+		r.digestRemove(l)
+		l.inst = &c
+		r.digestAdd(l)
+	}
+	r.touch(l, now)
+	stored = l.inst
+	r.mu.Unlock()
+	r.renews.inc(now)
+	return r.heartbeatWrite(l, stored, ov, origin), true
+}
+
+func (r *Registry) touch(l *lease, now int64) {
+	if r.cfg.FixLeaseDurationBug {
+		l.lastUpdate = now
+	} else {
+		l.lastUpdate = now + l.durationMs
+	}
+}
+
+func (r *Registry) heartbeatWrite(l *lease, stored *Instance, ov Status, origin Origin) *Write {
+	if ov == "" {
+		ov = StatusUnknown
+	}
+	return &Write{Action: ActionHeartbeat, App: l.app, ID: l.id, Instance: stored,
+		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: stored.Status, OverriddenStatus: ov, Origin: origin}
+}
+
+// Heartbeat runs Eureka's whole heartbeat algorithm: renew, then the lastDirtyTimestamp comparison.
+func (r *Registry) Heartbeat(ctx context.Context, app, id string, hb HeartbeatRequest) HeartbeatResult {
+	w, ok := r.renew(app, id, hb.Origin)
+	if !ok {
+		return HeartbeatResult{Code: 404}
+	}
+	// The renew happened: Eureka queues the heartbeat to peers before comparing timestamps.
+	r.notify(ctx, w)
+	if !hb.HasLastDirty || !r.cfg.SyncWhenTimestampDiffers {
+		return HeartbeatResult{Code: 200}
+	}
+	inst, found := r.Instance(app, id)
+	if !found {
+		return HeartbeatResult{Code: 200}
+	}
+	switch {
+	case hb.LastDirtyTimestamp > inst.LastDirtyTimestamp:
+		if hb.Origin == FromPeer && hb.OverriddenStatus != "" && hb.OverriddenStatus != StatusUnknown {
+			r.storeOverride(app, id, hb.OverriddenStatus)
+		}
+		return HeartbeatResult{Code: 404}
+	case hb.LastDirtyTimestamp < inst.LastDirtyTimestamp:
+		if hb.Origin == FromPeer {
+			return HeartbeatResult{Code: 409, Instance: inst}
+		}
+	}
+	return HeartbeatResult{Code: 200}
+}
+
+// storeOverride installs a peer's override from a replicated heartbeat: the override map and the
+// instance's overriddenStatus field, without touching its status.
+func (r *Registry) storeOverride(app, id string, s Status) {
+	now := r.nowMs()
+	r.setOverride(id, s, now)
+	r.mu.Lock()
+	if l := r.lookup(app, id); l != nil && l.inst.OverriddenStatus != s {
+		c := *l.inst
+		c.OverriddenStatus = s
+		r.digestRemove(l)
+		l.inst = &c
+		r.digestAdd(l)
+	}
+	r.mu.Unlock()
+}
+
+// Cancel removes an instance. False when it was not registered.
+func (r *Registry) Cancel(ctx context.Context, app, id string, origin Origin) bool {
+	app = strings.ToUpper(app)
+	now := r.nowMs()
+	r.mu.Lock()
+	r.removeOverride(id)
+	l := r.lookup(app, id)
+	if l == nil {
+		r.mu.Unlock()
+		return false
+	}
+	inst := r.removeLocked(l, now)
+	r.tombs[app] = ensure(r.tombs[app])
+	r.tombs[app][id] = tombstone{lastDirty: inst.LastDirtyTimestamp, status: inst.Status, at: now}
+	r.mu.Unlock()
+	r.notify(ctx, &Write{Action: ActionCancel, App: app, ID: id, Origin: origin}, changeOf(inst))
+	return true
+}
+
+func ensure(m map[string]tombstone) map[string]tombstone {
+	if m == nil {
+		return map[string]tombstone{}
+	}
+	return m
+}
+
+// removeLocked is the shared part of cancel and eviction. r.mu must be held exclusively.
+func (r *Registry) removeLocked(l *lease, now int64) *Instance {
+	delete(r.apps[l.app], l.id)
+	r.digestRemove(l)
+	if l.eviction == 0 {
+		l.eviction = now
+	}
+	c := *l.inst
+	c.ActionType = ActionDeleted
+	c.LastUpdatedTimestamp = now
+	l.inst = &c
+	r.recent = append(r.recent, recentItem{lease: l, at: now})
+	if r.expected > 0 {
+		r.expected--
+	}
+	return l.inst
+}
+
+// UpdateStatus sets a status override. False when the instance is not registered.
+func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, lastDirty int64, origin Origin) bool {
+	now := r.nowMs()
+	r.mu.Lock()
+	l := r.lookup(app, id)
+	if l == nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.touch(l, now)
+	var changes []Change
+	if l.inst.Status != s {
+		if s == StatusUp && l.serviceUp == 0 {
+			l.serviceUp = now
+		}
+		r.setOverride(id, s, now)
+		c := *l.inst
+		c.OverriddenStatus = s
+		c.Status = s
+		if lastDirty > c.LastDirtyTimestamp {
+			c.LastDirtyTimestamp = lastDirty
+		}
+		c.ActionType = ActionModified
+		c.LastUpdatedTimestamp = now
+		r.replaceLocked(l, &c, now)
+		changes = append(changes, changeOf(&c))
+	}
+	stored := l.inst
+	r.mu.Unlock()
+	r.notify(ctx, &Write{Action: ActionStatusUpdate, App: l.app, ID: id, Instance: stored,
+		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: stored.OverriddenStatus,
+		Origin: origin}, changes...)
+	return true
+}
+
+// DeleteStatusOverride removes a status override and sets the status to s. False when the instance
+// is not registered.
+func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s Status, lastDirty int64, origin Origin) bool {
+	if s == "" {
+		s = StatusUnknown
+	}
+	now := r.nowMs()
+	r.mu.Lock()
+	l := r.lookup(app, id)
+	if l == nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.touch(l, now)
+	var changes []Change
+	if r.removeOverride(id) {
+		c := *l.inst
+		c.OverriddenStatus = StatusUnknown
+		c.Status = s
+		if lastDirty > c.LastDirtyTimestamp {
+			c.LastDirtyTimestamp = lastDirty
+		}
+		c.ActionType = ActionModified
+		c.LastUpdatedTimestamp = now
+		r.replaceLocked(l, &c, now)
+		changes = append(changes, changeOf(&c))
+	}
+	stored := l.inst
+	r.mu.Unlock()
+	r.notify(ctx, &Write{Action: ActionDeleteStatusOverride, App: l.app, ID: id, Instance: stored,
+		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: StatusUnknown,
+		Origin: origin}, changes...)
+	return true
+}
+
+// replaceLocked stores a changed copy of a lease's instance and records the change for deltas.
+func (r *Registry) replaceLocked(l *lease, c *Instance, now int64) {
+	r.digestRemove(l)
+	l.inst = c
+	r.digestAdd(l)
+	r.recent = append(r.recent, recentItem{lease: l, at: now})
+}
+
+// UpdateMetadata merges kv into the instance's metadata and re-registers it (Eureka's behaviour: the
+// change replicates as a Register). False when the instance is not registered.
+func (r *Registry) UpdateMetadata(ctx context.Context, app, id string, kv map[string]string, origin Origin) bool {
+	r.mu.RLock()
+	l := r.lookup(app, id)
+	var c *Instance
+	if l != nil {
+		c = l.inst.Clone()
+	}
+	r.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	if c.Metadata == nil {
+		c.Metadata = make(map[string]string, len(kv))
+	}
+	for k, v := range kv {
+		c.Metadata[k] = v
+	}
+	return r.Register(ctx, c, origin) == nil
+}
+
+// meter counts events per wall-clock minute; last() is the count of the previous complete minute,
+// as Eureka's MeasuredRate.
+type meter struct {
+	mu     sync.Mutex
+	minute atomic.Int64
+	cur    atomic.Int64
+	last   atomic.Int64
+}
+
+func (m *meter) roll(nowMs int64) {
+	min := nowMs / 60000
+	if m.minute.Load() == min {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.minute.Load()
+	if prev == min {
+		return
+	}
+	c := m.cur.Swap(0)
+	if min == prev+1 {
+		m.last.Store(c)
+	} else {
+		m.last.Store(0)
+	}
+	m.minute.Store(min)
+}
+
+func (m *meter) inc(nowMs int64) {
+	m.roll(nowMs)
+	m.cur.Add(1)
+}
+
+func (m *meter) lastMinute(nowMs int64) int64 {
+	m.roll(nowMs)
+	return m.last.Load()
+}

@@ -1,0 +1,716 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ ms atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ms.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+func (c *fakeClock) Set(ms int64)            { c.ms.Store(ms) }
+func (c *fakeClock) nowMs() int64            { return c.ms.Load() }
+func inst(app, id string, s Status, ts int64) *Instance {
+	return &Instance{InstanceID: id, HostName: "h-" + id, App: app, IPAddr: "10.0.0.1", Status: s,
+		OverriddenStatus: StatusUnknown, Port: Port{8080, true}, VIPAddress: "vip-" + app,
+		DataCenterInfo: DataCenterInfo{Name: "MyOwn"}, HasDataCenterInfo: true,
+		LeaseInfo: LeaseInfo{RenewalIntervalSecs: 30, DurationSecs: 90}, HasLeaseInfo: true,
+		LastDirtyTimestamp: ts}
+}
+
+func newReg(t *testing.T, mod func(*Config)) (*Registry, *fakeClock) {
+	t.Helper()
+	cfg := DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	c := newClock()
+	return New(cfg, WithClock(c)), c
+}
+
+var ctx = context.Background()
+
+func mustRegister(t *testing.T, r *Registry, i *Instance, o Origin) {
+	t.Helper()
+	if err := r.Register(ctx, i, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, r *Registry, app, id string) *Instance {
+	t.Helper()
+	i, ok := r.Instance(app, id)
+	if !ok {
+		t.Fatalf("%s/%s not found", app, id)
+	}
+	return i
+}
+
+func TestRegisterAndRead(t *testing.T) {
+	r, c := newReg(t, nil)
+	mustRegister(t, r, inst("demo", "a1", StatusUp, 1000), FromClient)
+	i := get(t, r, "DEMO", "a1")
+	if i.App != "DEMO" || i.Status != StatusUp || i.ActionType != ActionAdded || i.LastDirtyTimestamp != 1000 {
+		t.Fatalf("got %+v", i)
+	}
+	if i.LeaseInfo.RegistrationTimestamp != c.nowMs() || i.LeaseInfo.DurationSecs != 90 || i.LeaseInfo.ServiceUpTimestamp != c.nowMs() {
+		t.Fatalf("lease info %+v", i.LeaseInfo)
+	}
+	if _, ok := r.Instance("demo", "a1"); !ok {
+		t.Fatal("app lookup must be case-insensitive")
+	}
+	if r.Application("DEMO") == nil || r.Application("NOPE") != nil {
+		t.Fatal("Application")
+	}
+	if a := r.Applications(); a.VersionsDelta != "1" || a.AppsHashCode != "UP_1_" || len(a.Applications) != 1 {
+		t.Fatalf("apps %+v", a)
+	}
+}
+
+func TestReadsAreCopies(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
+	i := get(t, r, "A", "1")
+	i.Status = StatusDown
+	if get(t, r, "A", "1").Status != StatusUp {
+		t.Fatal("mutating a read changed the registry")
+	}
+}
+
+func TestHashCodeOverAllStatuses(t *testing.T) {
+	r, _ := newReg(t, nil)
+	for i, s := range []Status{StatusUp, StatusUp, StatusDown, StatusStarting} {
+		mustRegister(t, r, inst("A", fmt.Sprint(i), s, 1), FromClient)
+	}
+	mustRegister(t, r, inst("B", "oos", StatusUp, 1), FromClient)
+	r.UpdateStatus(ctx, "B", "oos", StatusOutOfService, 0, FromClient)
+	if got := r.Applications().AppsHashCode; got != "DOWN_1_OUT_OF_SERVICE_1_STARTING_1_UP_2_" {
+		t.Fatalf("hash %q", got)
+	}
+	empty, _ := newReg(t, nil)
+	if got := empty.Applications(); got.AppsHashCode != "" || len(got.Applications) != 0 {
+		t.Fatalf("empty %+v", got)
+	}
+}
+
+func TestRegisterConflictKeepsNewer(t *testing.T) {
+	r, _ := newReg(t, nil)
+	a := inst("A", "1", StatusUp, 22222)
+	mustRegister(t, r, a, FromPeer)
+	old := inst("A", "1", StatusStarting, 11111)
+	old.Metadata = map[string]string{"v": "old"}
+	mustRegister(t, r, old, FromPeer)
+	if i := get(t, r, "A", "1"); i.LastDirtyTimestamp != 22222 || i.Status != StatusUp || i.Metadata["v"] == "old" {
+		t.Fatalf("older copy won: %+v", i)
+	}
+	// Tie: the incoming copy wins.
+	tie := inst("A", "1", StatusUp, 22222)
+	tie.Metadata = map[string]string{"v": "tie"}
+	mustRegister(t, r, tie, FromPeer)
+	if i := get(t, r, "A", "1"); i.Metadata["v"] != "tie" {
+		t.Fatalf("tie must go to the incoming copy: %+v", i.Metadata)
+	}
+}
+
+func TestStatusRules(t *testing.T) {
+	cases := []struct {
+		name     string
+		steps    func(r *Registry)
+		want     Status
+		wantOver Status
+	}{
+		{"override beats client re-register UP with newer ts", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			mustRegister(t, r, inst("A", "1", StatusUp, 3000), FromClient)
+		}, StatusOutOfService, StatusOutOfService},
+		{"client DOWN beats override", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			mustRegister(t, r, inst("A", "1", StatusDown, 4000), FromClient)
+		}, StatusDown, StatusOutOfService},
+		{"STARTING beats override", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			mustRegister(t, r, inst("A", "1", StatusStarting, 4000), FromClient)
+		}, StatusStarting, StatusOutOfService},
+		{"lease exists keeps UP against client OUT_OF_SERVICE", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			mustRegister(t, r, inst("A", "1", StatusOutOfService, 2000), FromClient)
+		}, StatusUp, StatusUnknown},
+		{"lease exists keeps OUT_OF_SERVICE against client UP", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusOutOfService, 1000), FromClient)
+			mustRegister(t, r, inst("A", "1", StatusUp, 2000), FromClient)
+		}, StatusOutOfService, StatusUnknown},
+		{"replicated re-register skips LeaseExists", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			mustRegister(t, r, inst("A", "1", StatusOutOfService, 2000), FromPeer)
+		}, StatusOutOfService, StatusUnknown},
+		{"delete override with value", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, FromClient)
+		}, StatusDown, StatusUnknown},
+		{"delete override then re-register UP", func(r *Registry) {
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, FromClient)
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+		}, StatusUp, StatusUnknown},
+		{"override carried by a registration is installed", func(r *Registry) {
+			i := inst("A", "1", StatusUp, 1000)
+			i.OverriddenStatus = StatusOutOfService
+			mustRegister(t, r, i, FromPeer)
+		}, StatusOutOfService, StatusOutOfService},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := newReg(t, nil)
+			c.steps(r)
+			i := get(t, r, "A", "1")
+			if i.Status != c.want || i.OverriddenStatus != c.wantOver {
+				t.Fatalf("status %s overridden %s, want %s %s", i.Status, i.OverriddenStatus, c.want, c.wantOver)
+			}
+		})
+	}
+}
+
+func TestDeleteOverrideWithoutValueForcesReRegistration(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	if r.Overrides()["1"] != StatusOutOfService {
+		t.Fatal("override map")
+	}
+	if !r.DeleteStatusOverride(ctx, "A", "1", "", 0, FromClient) {
+		t.Fatal("delete override")
+	}
+	if i := get(t, r, "A", "1"); i.Status != StatusUnknown || i.OverriddenStatus != StatusUnknown {
+		t.Fatalf("%+v", i)
+	}
+	if res := r.Heartbeat(ctx, "A", "1", HeartbeatRequest{LastDirtyTimestamp: 1000, HasLastDirty: true}); res.Code != 404 {
+		t.Fatalf("heartbeat after delete: %d, want 404", res.Code)
+	}
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	if get(t, r, "A", "1").Status != StatusUp {
+		t.Fatal("re-register must restore the client's status")
+	}
+	if res := r.Heartbeat(ctx, "A", "1", HeartbeatRequest{}); res.Code != 200 {
+		t.Fatalf("heartbeat %d", res.Code)
+	}
+}
+
+func TestStatusUpdateEdgeCases(t *testing.T) {
+	r, _ := newReg(t, nil)
+	if r.UpdateStatus(ctx, "A", "zz", StatusUp, 0, FromClient) || r.DeleteStatusOverride(ctx, "A", "zz", "", 0, FromClient) {
+		t.Fatal("status ops on unknown instance must fail")
+	}
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	// Same status: nothing recorded, no override entry.
+	r.UpdateStatus(ctx, "A", "1", StatusUp, 0, FromClient)
+	if _, ok := r.Overrides()["1"]; ok {
+		t.Fatal("same-status update must not create an override")
+	}
+	r.UpdateStatus(ctx, "A", "1", StatusDown, 5000, FromClient)
+	if i := get(t, r, "A", "1"); i.LastDirtyTimestamp != 5000 || i.ActionType != ActionModified {
+		t.Fatalf("dirty ts adoption: %+v", i)
+	}
+	r.UpdateStatus(ctx, "A", "1", StatusUp, 10, FromClient)
+	if get(t, r, "A", "1").LastDirtyTimestamp != 5000 {
+		t.Fatal("an older dirty ts must not be adopted")
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	cases := []struct {
+		name   string
+		hb     HeartbeatRequest
+		want   int
+		entity bool
+	}{
+		{"no timestamp", HeartbeatRequest{}, 200, false},
+		{"equal", HeartbeatRequest{LastDirtyTimestamp: 1000, HasLastDirty: true}, 200, false},
+		{"client newer", HeartbeatRequest{LastDirtyTimestamp: 2000, HasLastDirty: true}, 404, false},
+		{"client older", HeartbeatRequest{LastDirtyTimestamp: 500, HasLastDirty: true}, 200, false},
+		{"peer older", HeartbeatRequest{LastDirtyTimestamp: 500, HasLastDirty: true, Origin: FromPeer}, 409, true},
+		{"peer newer", HeartbeatRequest{LastDirtyTimestamp: 2000, HasLastDirty: true, Origin: FromPeer}, 404, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := newReg(t, nil)
+			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+			res := r.Heartbeat(ctx, "A", "1", c.hb)
+			if res.Code != c.want || (res.Instance != nil) != c.entity {
+				t.Fatalf("got %d entity=%v", res.Code, res.Instance != nil)
+			}
+			if c.entity && res.Instance.LastDirtyTimestamp != 1000 {
+				t.Fatalf("409 entity must be the stored copy: %+v", res.Instance)
+			}
+			if _, ok := r.Instance("A", "1"); !ok {
+				t.Fatal("instance must stay")
+			}
+		})
+	}
+	r, _ := newReg(t, nil)
+	if r.Heartbeat(ctx, "A", "nope", HeartbeatRequest{}).Code != 404 {
+		t.Fatal("unknown instance must be 404")
+	}
+}
+
+func TestReplicatedHeartbeatStoresNewerOverride(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	res := r.Heartbeat(ctx, "A", "1", HeartbeatRequest{LastDirtyTimestamp: 2000, HasLastDirty: true,
+		OverriddenStatus: StatusOutOfService, Origin: FromPeer})
+	if res.Code != 404 {
+		t.Fatalf("code %d", res.Code)
+	}
+	if r.Overrides()["1"] != StatusOutOfService || get(t, r, "A", "1").OverriddenStatus != StatusOutOfService {
+		t.Fatal("override from the newer replicated heartbeat not stored")
+	}
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	for _, fixed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fixed=%v", fixed), func(t *testing.T) {
+			r, c := newReg(t, func(cfg *Config) { cfg.EnableSelfPreservation = false; cfg.FixLeaseDurationBug = fixed })
+			i := inst("A", "1", StatusUp, 1)
+			i.LeaseInfo.DurationSecs = 3
+			mustRegister(t, r, i, FromClient)
+			r.Heartbeat(ctx, "A", "1", HeartbeatRequest{})
+			renewedAt := c.nowMs()
+			if got := get(t, r, "A", "1").LeaseInfo.LastRenewalTimestamp; fixed && got != renewedAt || !fixed && got != renewedAt+3000 {
+				t.Fatalf("lastRenewalTimestamp %d (renewed at %d)", got, renewedAt)
+			}
+			c.Advance(3500 * time.Millisecond)
+			_, visible := r.Instance("A", "1")
+			if visible == fixed {
+				t.Fatalf("at 3.5s after renew: visible=%v (fixed=%v)", visible, fixed)
+			}
+			c.Advance(3 * time.Second)
+			if _, ok := r.Instance("A", "1"); ok {
+				t.Fatal("at 6.5s after renew the lease must be expired in both modes")
+			}
+			if r.Evict() != 1 {
+				t.Fatal("expected one eviction")
+			}
+			if r.Application("A") != nil {
+				t.Fatal("evicted instance still listed")
+			}
+		})
+	}
+}
+
+func TestEvictionCapAndCompensation(t *testing.T) {
+	r, c := newReg(t, func(cfg *Config) { cfg.EnableSelfPreservation = false })
+	for i := 0; i < 20; i++ {
+		mustRegister(t, r, inst("A", fmt.Sprint(i), StatusUp, 1), FromClient)
+	}
+	c.Advance(91 * time.Second)
+	if n := r.Evict(); n != 3 {
+		t.Fatalf("20 leases, all expired: evicted %d, want 3 (15%% cap)", n)
+	}
+	if got := r.Stats().Instances; got != 17 {
+		t.Fatalf("instances %d", got)
+	}
+}
+
+func TestEvictionCompensation(t *testing.T) {
+	// The first run sets the reference; a run that is late by L treats a lease as expired only
+	// when it expired more than L ago (Eureka's compensation for GC pauses and clock jumps).
+	cases := []struct {
+		name      string
+		renewAt   time.Duration // 0: never renewed
+		runAt     time.Duration
+		wantEvict int
+	}{
+		{"on time, expired", 0, 30 * time.Second, 1},
+		{"on time, live", 0, 5 * time.Second, 0},
+		{"40s late, expired 90s ago", 0, 100 * time.Second, 1},
+		{"9m late, expired 5s ago after a renew", 590 * time.Second, 615 * time.Second, 0},
+		{"9m late, expired 10m ago", 0, 615 * time.Second, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, clk := newReg(t, func(cfg *Config) { cfg.EnableSelfPreservation = false })
+			start := clk.nowMs()
+			r.Evict()
+			i := inst("A", "1", StatusUp, 1)
+			i.LeaseInfo.DurationSecs = 10
+			mustRegister(t, r, i, FromClient)
+			if c.renewAt > 0 {
+				clk.Set(start + c.renewAt.Milliseconds())
+				r.Heartbeat(ctx, "A", "1", HeartbeatRequest{})
+			}
+			clk.Set(start + c.runAt.Milliseconds())
+			if got := r.Evict(); got != c.wantEvict {
+				t.Fatalf("evicted %d, want %d", got, c.wantEvict)
+			}
+		})
+	}
+}
+
+func TestSelfPreservation(t *testing.T) {
+	r, c := newReg(t, func(cfg *Config) { cfg.EvictionInterval = time.Second })
+	r.OpenForTraffic(0) // expected 1, as Spring Cloud
+	for i := 0; i < 10; i++ {
+		mustRegister(t, r, inst("A", fmt.Sprint(i), StatusUp, 1), FromClient)
+	}
+	st := r.Stats()
+	if st.ExpectedClientsRenewing != 11 || st.RenewsThresholdPerMin != 18 { // floor(11*2*0.85)
+		t.Fatalf("expected %d threshold %d", st.ExpectedClientsRenewing, st.RenewsThresholdPerMin)
+	}
+	if !st.SelfPreservationActive {
+		t.Fatal("no renewals yet: self-preservation must be active")
+	}
+	c.Advance(100 * time.Second)
+	if r.Evict() != 0 {
+		t.Fatal("self-preservation must block eviction")
+	}
+	if _, ok := r.Instance("A", "0"); !ok {
+		t.Fatal("expired lease must stay visible while expiry is disabled")
+	}
+	// 19 renewals in one complete minute (> 18) enable expiry.
+	c.Set((c.nowMs()/60000 + 1) * 60000)
+	for i := 0; i < 19; i++ {
+		r.Heartbeat(ctx, "A", fmt.Sprint(i%9), HeartbeatRequest{})
+	}
+	c.Advance(60 * time.Second)
+	if r.Stats().RenewsLastMin != 19 || r.Stats().SelfPreservationActive {
+		t.Fatalf("stats %+v", r.Stats())
+	}
+	if _, ok := r.Instance("A", "9"); ok {
+		t.Fatal("expired lease must be hidden while expiry is enabled")
+	}
+}
+
+func TestMaxProtectionTime(t *testing.T) {
+	r, c := newReg(t, func(cfg *Config) { cfg.MaxProtectionTime = 10 * time.Minute })
+	r.OpenForTraffic(1)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
+	// The timer runs every minute; the lease expires after 90 s.
+	for m := 1; m <= 11; m++ {
+		c.Advance(time.Minute)
+		if r.Evict() != 0 {
+			t.Fatalf("minute %d: within the protection time nothing is evicted", m)
+		}
+	}
+	c.Advance(time.Minute)
+	if r.Evict() != 1 {
+		t.Fatal("past the protection time an unrenewed lease must be evicted")
+	}
+}
+
+func TestRecountExpected(t *testing.T) {
+	r, _ := newReg(t, nil)
+	r.OpenForTraffic(100)
+	for i := 0; i < 90; i++ {
+		mustRegister(t, r, inst("A", fmt.Sprint(i), StatusUp, 1), FromClient)
+	}
+	r.RecountExpected() // 90 > 0.85*190? no → unchanged
+	if r.Stats().ExpectedClientsRenewing != 190 {
+		t.Fatalf("expected %d", r.Stats().ExpectedClientsRenewing)
+	}
+	r2, _ := newReg(t, nil)
+	r2.OpenForTraffic(10)
+	for i := 0; i < 9; i++ {
+		mustRegister(t, r2, inst("A", fmt.Sprint(i), StatusUp, 1), FromClient)
+	}
+	r2.RecountExpected() // 9 > 0.85*19 = 16.15? no
+	for i := 9; i < 17; i++ {
+		mustRegister(t, r2, inst("A", fmt.Sprint(i), StatusUp, 1), FromClient)
+	}
+	r2.RecountExpected() // 17 > 0.85*27=22.95? no. Still unchanged: the fall is limited.
+	if got := r2.Stats().ExpectedClientsRenewing; got != 27 {
+		t.Fatalf("expected %d", got)
+	}
+}
+
+func TestDeltaAndRetention(t *testing.T) {
+	r, c := newReg(t, func(cfg *Config) {
+		cfg.DeltaRetention = 2 * time.Second
+		cfg.DeltaRetentionInterval = 500 * time.Millisecond
+	})
+	mustRegister(t, r, inst("A", "d1", StatusUp, 1), FromClient)
+	d := r.Delta()
+	if len(d.Applications) != 1 || d.Applications[0].Instances[0].ActionType != ActionAdded || d.AppsHashCode != "UP_1_" {
+		t.Fatalf("delta %+v", d)
+	}
+	v1 := d.VersionsDelta
+	r.UpdateStatus(ctx, "A", "d1", StatusDown, 0, FromClient)
+	r.Cancel(ctx, "A", "d1", FromClient)
+	d = r.Delta()
+	if len(d.Applications[0].Instances) != 1 {
+		t.Fatal("delta must be de-duplicated per instance")
+	}
+	if got := d.Applications[0].Instances[0]; got.ActionType != ActionDeleted || got.LeaseInfo.EvictionTimestamp == 0 {
+		t.Fatalf("deleted item %+v", got)
+	}
+	if d.VersionsDelta <= v1 || d.AppsHashCode != "" {
+		t.Fatalf("version %s→%s hash %q", v1, d.VersionsDelta, d.AppsHashCode)
+	}
+	c.Advance(3 * time.Second)
+	mustRegister(t, r, inst("A", "d9", StatusUp, 1), FromClient)
+	r.Prune()
+	d = r.Delta()
+	if len(d.Applications) != 1 || len(d.Applications[0].Instances) != 1 || d.Applications[0].Instances[0].InstanceID != "d9" {
+		t.Fatalf("after retention: %+v", d.Applications)
+	}
+	r2, _ := newReg(t, func(cfg *Config) { cfg.DisableDelta = true })
+	if r2.Delta() != nil {
+		t.Fatal("disabled delta must be nil")
+	}
+}
+
+func TestVIP(t *testing.T) {
+	r, _ := newReg(t, nil)
+	v1 := inst("A", "v1", StatusUp, 1)
+	v1.VIPAddress, v1.SecureVIPAddress = "alpha,beta", "sec"
+	v2 := inst("B", "v2", StatusUp, 1)
+	v2.VIPAddress = "beta"
+	mustRegister(t, r, v1, FromClient)
+	mustRegister(t, r, v2, FromClient)
+	count := func(a *Applications) int {
+		n := 0
+		for _, app := range a.Applications {
+			n += len(app.Instances)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		vip    string
+		secure bool
+		want   int
+	}{{"beta", false, 2}, {"alpha", false, 1}, {"Beta", false, 0}, {"sec", true, 1}, {"nosuch", false, 0}, {"alpha,beta", false, 0}} {
+		a := r.VIP(c.vip, c.secure)
+		if count(a) != c.want || a.VersionsDelta != "-1" {
+			t.Errorf("VIP(%q,%v) = %d instances (version %s), want %d", c.vip, c.secure, count(a), a.VersionsDelta, c.want)
+		}
+	}
+}
+
+func TestCancelAndOverrideRemoval(t *testing.T) {
+	r, _ := newReg(t, nil)
+	if r.Cancel(ctx, "A", "1", FromClient) {
+		t.Fatal("cancel of unknown must be false")
+	}
+	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	if !r.Cancel(ctx, "A", "1", FromClient) || r.Cancel(ctx, "A", "1", FromClient) {
+		t.Fatal("cancel")
+	}
+	if len(r.Overrides()) != 0 || r.Application("A") != nil {
+		t.Fatal("cancel must remove the override and the instance")
+	}
+}
+
+func TestOverrideExpiry(t *testing.T) {
+	r, c := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	c.Advance(59 * time.Minute)
+	r.Heartbeat(ctx, "A", "1", HeartbeatRequest{}) // an access
+	c.Advance(59 * time.Minute)
+	r.Prune()
+	if len(r.Overrides()) != 1 {
+		t.Fatal("an accessed override must not expire")
+	}
+	c.Advance(61 * time.Minute)
+	r.Prune()
+	if len(r.Overrides()) != 0 {
+		t.Fatal("an override unread for an hour must expire")
+	}
+}
+
+func TestWritesToListeners(t *testing.T) {
+	r, _ := newReg(t, nil)
+	var got []Write
+	r.Subscribe(func(_ context.Context, w Write) { got = append(got, w) })
+	var changes []Change
+	r.OnChange(func(c Change) { changes = append(changes, c) })
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	r.Heartbeat(ctx, "A", "1", HeartbeatRequest{})
+	r.Heartbeat(ctx, "A", "nope", HeartbeatRequest{})
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 2000, FromClient)
+	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, FromPeer)
+	r.UpdateMetadata(ctx, "A", "1", map[string]string{"k": "v"}, FromClient)
+	r.Cancel(ctx, "A", "1", FromClient)
+	r.Cancel(ctx, "A", "1", FromClient)
+	want := []struct {
+		a      Action
+		o      Origin
+		status Status
+		ts     int64
+	}{
+		{ActionRegister, FromClient, StatusUp, 1000},
+		{ActionHeartbeat, FromClient, StatusUp, 1000},
+		{ActionStatusUpdate, FromClient, StatusOutOfService, 2000},
+		{ActionDeleteStatusOverride, FromPeer, StatusUp, 2000},
+		{ActionRegister, FromClient, StatusUp, 2000},
+		{ActionCancel, FromClient, "", 0},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d writes: %+v", len(got), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Action != w.a || g.Origin != w.o || g.Status != w.status || g.LastDirtyTimestamp != w.ts || g.App != "A" || g.ID != "1" {
+			t.Errorf("write %d: %+v, want %+v", i, g, w)
+		}
+		if (g.Action == ActionCancel) != (g.Instance == nil) {
+			t.Errorf("write %d: instance presence", i)
+		}
+	}
+	if got[4].Instance.Metadata["k"] != "v" {
+		t.Error("metadata update must replicate the merged instance")
+	}
+	if len(changes) != 5 { // register, status, delete override, metadata re-register, cancel
+		t.Errorf("changes %d: %+v", len(changes), changes)
+	}
+	// Eviction produces no write.
+	n := len(got)
+	r2, c := newReg(t, func(cfg *Config) { cfg.EnableSelfPreservation = false })
+	r2.Subscribe(func(_ context.Context, w Write) { got = append(got, w) })
+	mustRegister(t, r2, inst("A", "1", StatusUp, 1), FromClient)
+	c.Advance(time.Hour)
+	if r2.Evict() != 1 || len(got) != n+1 {
+		t.Fatal("eviction must not be handed to listeners")
+	}
+}
+
+func TestRegisterReplicatesIncomingEvenWhenItLoses(t *testing.T) {
+	r, _ := newReg(t, nil)
+	var got []Write
+	r.Subscribe(func(_ context.Context, w Write) { got = append(got, w) })
+	mustRegister(t, r, inst("A", "1", StatusUp, 2000), FromPeer)
+	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
+	if got[1].LastDirtyTimestamp != 1000 {
+		t.Fatalf("the incoming copy is what Eureka replicates: %+v", got[1])
+	}
+}
+
+func TestDigestIncremental(t *testing.T) {
+	r, c := newReg(t, func(cfg *Config) { cfg.EnableSelfPreservation = false })
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := 0; step < 3000; step++ {
+		app := fmt.Sprint("APP", rnd.IntN(5))
+		id := fmt.Sprint(rnd.IntN(40))
+		switch rnd.IntN(7) {
+		case 0, 1:
+			mustRegister(t, r, inst(app, id, []Status{StatusUp, StatusDown, StatusOutOfService}[rnd.IntN(3)], int64(rnd.IntN(100))), Origin(rnd.IntN(2)))
+		case 2:
+			r.Cancel(ctx, app, id, FromClient)
+		case 3:
+			r.UpdateStatus(ctx, app, id, StatusOutOfService, int64(rnd.IntN(100)), FromClient)
+		case 4:
+			r.DeleteStatusOverride(ctx, app, id, StatusUp, 0, FromClient)
+		case 5:
+			r.Heartbeat(ctx, app, id, HeartbeatRequest{LastDirtyTimestamp: int64(rnd.IntN(100)), HasLastDirty: true, OverriddenStatus: StatusOutOfService, Origin: FromPeer})
+		case 6:
+			c.Advance(time.Duration(rnd.IntN(20)) * time.Second)
+			r.Evict()
+		}
+	}
+	root, apps := r.Digest()
+	var wantRoot uint64
+	wantApps := map[string]uint64{}
+	n := 0
+	for _, a := range r.Applications().Applications {
+		for _, ds := range r.AppDigest(a.Name) {
+			if ds.Deleted {
+				continue
+			}
+			h := instanceHash(ds.App, ds.ID, ds.LastDirtyTimestamp, ds.Status, ds.OverriddenStatus)
+			wantRoot ^= h
+			wantApps[ds.App] ^= h
+			n++
+		}
+	}
+	if root != wantRoot || len(apps) != len(wantApps) {
+		t.Fatalf("root %x want %x; apps %d want %d", root, wantRoot, len(apps), len(wantApps))
+	}
+	for a, h := range wantApps {
+		if apps[a] != h {
+			t.Fatalf("app %s hash %x want %x", a, apps[a], h)
+		}
+	}
+	if _, cnt := r.DigestRoot(); cnt != n {
+		t.Fatalf("count %d want %d", cnt, n)
+	}
+}
+
+func TestDigestOrderIndependentAndTombstones(t *testing.T) {
+	a, ca := newReg(t, nil)
+	b, _ := newReg(t, nil)
+	mustRegister(t, a, inst("A", "1", StatusUp, 1), FromPeer)
+	mustRegister(t, a, inst("A", "2", StatusUp, 2), FromPeer)
+	mustRegister(t, b, inst("A", "2", StatusUp, 2), FromPeer)
+	mustRegister(t, b, inst("A", "1", StatusUp, 1), FromPeer)
+	ra, _ := a.Digest()
+	rb, _ := b.Digest()
+	if ra != rb {
+		t.Fatal("same instances must give the same root")
+	}
+	a.Cancel(ctx, "A", "1", FromClient)
+	var tomb *InstanceDigest
+	for _, d := range a.AppDigest("a") {
+		if d.Deleted {
+			d := d
+			tomb = &d
+		}
+	}
+	if tomb == nil || tomb.ID != "1" || tomb.DeletedAt != ca.nowMs() {
+		t.Fatalf("tombstone %+v", tomb)
+	}
+	ca.Advance(6 * time.Minute)
+	a.Prune()
+	for _, d := range a.AppDigest("A") {
+		if d.Deleted {
+			t.Fatal("tombstone must expire after its TTL")
+		}
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	r := New(DefaultConfig())
+	r.Subscribe(func(context.Context, Write) {})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				id := fmt.Sprint(i % 20)
+				switch i % 6 {
+				case 0:
+					_ = r.Register(ctx, inst("A", id, StatusUp, int64(i)), FromClient)
+				case 1:
+					r.Heartbeat(ctx, "A", id, HeartbeatRequest{LastDirtyTimestamp: int64(i), HasLastDirty: true})
+				case 2:
+					r.UpdateStatus(ctx, "A", id, StatusOutOfService, 0, FromClient)
+				case 3:
+					r.Applications()
+					r.Delta()
+				case 4:
+					r.Cancel(ctx, "A", id, FromPeer)
+				case 5:
+					r.Evict()
+					r.Digest()
+					r.Stats()
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
