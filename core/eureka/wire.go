@@ -55,10 +55,10 @@ func compactRequested(r *http.Request) bool {
 // XML is also the answer when Accept is absent. ok is false when Accept admits neither (Jersey
 // answers 406).
 func negotiate(r *http.Request) (f codec.Format, ok bool) {
-	accept := r.Header.Values("Accept")
-	if len(accept) == 0 {
-		return codec.XML, true
+	if strings.TrimSpace(r.Header.Get("Accept")) == "" && len(r.Header.Values("Accept")) <= 1 {
+		return codec.XML, true // no (or an empty) Accept header
 	}
+	accept := r.Header.Values("Accept")
 	xmlQ, jsonQ := rank{q: -1, spec: -1}, rank{q: -1, spec: -1}
 	for _, line := range accept {
 		for _, part := range strings.Split(line, ",") {

@@ -3,6 +3,8 @@ package node
 import (
 	"net/http"
 
+	"github.com/heraldhq/herald/core/replication"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,6 +24,9 @@ func (n *Node) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&registryCollector{n: n})
+	if n.repl != nil {
+		reg.MustRegister(&replicationCollector{stats: n.repl.Stats})
+	}
 	for _, c := range n.deps.Collectors {
 		reg.MustRegister(c)
 	}
@@ -37,6 +42,7 @@ var (
 	descSPEnabled = prometheus.NewDesc("herald_registry_self_preservation_enabled", "1 when self-preservation is configured on.", nil, nil)
 	descSPActive  = prometheus.NewDesc("herald_registry_self_preservation_active", "1 while self-preservation keeps leases from expiring.", nil, nil)
 	descEvicted   = prometheus.NewDesc("herald_registry_evicted_total", "Leases evicted.", nil, nil)
+	descWrites    = prometheus.NewDesc("herald_registry_writes_total", "Writes applied, by origin (client, peer).", []string{"origin"}, nil)
 	descReplRecv  = prometheus.NewDesc("herald_registry_replications_last_minute", "Replicated writes received in the last minute.", nil, nil)
 
 	descPeers      = prometheus.NewDesc("herald_cluster_peers", "Peers this node replicates to.", nil, nil)
@@ -52,7 +58,7 @@ type registryCollector struct{ n *Node }
 
 func (c *registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApps, descInstances, descRenews, descThreshold, descExpected,
-		descSPEnabled, descSPActive, descEvicted, descReplRecv, descPeers, descAEExchange, descAEMismatch,
+		descSPEnabled, descSPActive, descEvicted, descWrites, descReplRecv, descPeers, descAEExchange, descAEMismatch,
 		descAERepairs, descAEFailures, descSyncDone, descSynced} {
 		ch <- d
 	}
@@ -82,6 +88,8 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSPActive, b2f(s.SelfPreservationActive))
 	counter(descEvicted, float64(s.Evicted))
 	gauge(descReplRecv, float64(s.ReplicationsLastMin))
+	counter(descWrites, float64(s.ClientWrites), "client")
+	counter(descWrites, float64(s.ReplicatedWrites), "peer")
 
 	cs := c.n.cluster.Stats()
 	gauge(descPeers, float64(cs.Peers))
@@ -92,4 +100,65 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAEFailures, float64(cs.Failures))
 	gauge(descSyncDone, b2f(cs.SyncDone))
 	gauge(descSynced, float64(cs.SyncedInstances))
+}
+
+var (
+	descDepth     = prometheus.NewDesc("herald_replication_queue_depth", "Tasks or batches waiting in each stage of a peer's pipeline (acceptor, pending, batch), and batches in flight.", []string{"peer", "stage"}, nil)
+	descAccepted  = prometheus.NewDesc("herald_replication_tasks_accepted_total", "Tasks accepted for a peer.", []string{"peer"}, nil)
+	descResults   = prometheus.NewDesc("herald_replication_batches_total", "Batch sends by result class (success, congestion, transient, permanent).", []string{"peer", "result"}, nil)
+	descDropped   = prometheus.NewDesc("herald_replication_tasks_dropped_total", "Tasks dropped without an acknowledgement, by reason (superseded, expired, overflow, permanent).", []string{"peer", "reason"}, nil)
+	descItemsSent = prometheus.NewDesc("herald_replication_items_sent_total", "Items sent to a peer (each attempt counts).", []string{"peer"}, nil)
+	descRetries   = prometheus.NewDesc("herald_replication_tasks_retried_total", "Tasks put back after a congestion or transient failure.", []string{"peer"}, nil)
+	descItemFail  = prometheus.NewDesc("herald_replication_item_failures_total", "Items a peer answered with a non-2xx status.", []string{"peer"}, nil)
+	descBatchSize = prometheus.NewDesc("herald_replication_batch_size", "Tasks per batch sent.", []string{"peer"}, nil)
+	descLatency   = prometheus.NewDesc("herald_replication_send_seconds", "Batch send latency.", []string{"peer"}, nil)
+)
+
+type replicationCollector struct {
+	stats func() []replication.PeerStats
+}
+
+func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDepth, descAccepted, descResults, descDropped, descItemsSent,
+		descRetries, descItemFail, descBatchSize, descLatency} {
+		ch <- d
+	}
+}
+
+func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		p := s.Peer
+		g := func(d *prometheus.Desc, v int64, l ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), append([]string{p}, l...)...)
+		}
+		cnt := func(d *prometheus.Desc, v int64, l ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{p}, l...)...)
+		}
+		g(descDepth, s.AcceptorDepth, "acceptor")
+		g(descDepth, s.PendingDepth, "pending")
+		g(descDepth, s.BatchQueueDepth, "batch")
+		g(descDepth, s.InFlight, "in_flight")
+		cnt(descAccepted, s.Accepted)
+		cnt(descResults, s.Success, "success")
+		cnt(descResults, s.Congestion, "congestion")
+		cnt(descResults, s.Transient, "transient")
+		cnt(descResults, s.Permanent, "permanent")
+		cnt(descDropped, s.Superseded, "superseded")
+		cnt(descDropped, s.Expired, "expired")
+		cnt(descDropped, s.Overflow, "overflow")
+		cnt(descDropped, s.PermanentDropped, "permanent")
+		cnt(descItemsSent, s.Items)
+		cnt(descRetries, s.Retries)
+		cnt(descItemFail, s.ItemFailures)
+		ch <- histogram(descBatchSize, s.BatchSize, p)
+		ch <- histogram(descLatency, s.Latency, p)
+	}
+}
+
+func histogram(d *prometheus.Desc, h replication.Histogram, peer string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b] = h.Cumulative[i]
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets, peer)
 }

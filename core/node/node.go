@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/core/cluster"
 	"github.com/heraldhq/herald/core/eureka"
 	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/core/replication/receive"
 	"github.com/heraldhq/herald/core/telemetry"
 )
@@ -51,6 +52,8 @@ type Replicator interface {
 	Listener() registry.Listener
 	// Close flushes what it can within ctx and stops.
 	Close(ctx context.Context) error
+	// Stats describes each peer's pipeline, for metrics and the status page.
+	Stats() []replication.PeerStats
 }
 
 // Deps are the parts built outside the node: the replication pipeline (with its transports and
@@ -254,10 +257,24 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// peerStatus reports each peer for the status page: up unless its last sends failed or its
+// pipeline is paused by the traffic shaper.
 func (n *Node) peerStatus() []eureka.PeerStatus {
+	stats := map[string]replication.PeerStats{}
+	if n.repl != nil {
+		for _, s := range n.repl.Stats() {
+			stats[s.Peer] = s
+		}
+	}
 	var out []eureka.PeerStatus
 	for _, p := range n.cluster.Peers().List() {
-		out = append(out, eureka.PeerStatus{Name: p.Name, URL: p.URL, Up: true})
+		ps := eureka.PeerStatus{Name: p.Name, URL: p.URL, Up: true}
+		if s, ok := stats[p.Name]; ok {
+			ps.Up = s.Paused == 0
+			ps.Detail = fmt.Sprintf("pending %d, in flight %d, sent %d batches (avg %.1f tasks), dropped %d",
+				s.PendingDepth, s.InFlight, s.Batches, s.AvgBatchSize(), s.Expired+s.Overflow+s.PermanentDropped)
+		}
+		out = append(out, ps)
 	}
 	return out
 }

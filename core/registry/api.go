@@ -106,7 +106,11 @@ type Stats struct {
 	// ProtectedSince is when self-preservation last became active (zero when inactive).
 	ProtectedSince      time.Time
 	ReplicationsLastMin int64
-	Evicted             int64
+	// ReplicatedWrites counts writes received from peers (replicated), since start.
+	ReplicatedWrites int64
+	// ClientWrites counts writes received from clients, since start.
+	ClientWrites int64
+	Evicted      int64
 }
 
 // InstanceDigest is the version of one instance (or of a recent cancel, when Deleted) that

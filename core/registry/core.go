@@ -40,6 +40,8 @@ type Registry struct {
 
 	renews       meter
 	replications meter
+	replicated   atomic.Int64
+	clientWrites atomic.Int64
 	deltaVersion atomic.Int64
 	evicted      atomic.Int64
 
@@ -152,6 +154,9 @@ func (r *Registry) notify(ctx context.Context, w *Write, changes ...Change) {
 	}
 	if w.Origin == FromPeer {
 		r.replications.inc(r.nowMs())
+		r.replicated.Add(1)
+	} else {
+		r.clientWrites.Add(1)
 	}
 	for _, l := range ls {
 		l(ctx, *w)

@@ -213,5 +213,7 @@ func (r *Registry) Stats() Stats {
 		s.ProtectedSince = msTime(ps)
 	}
 	s.Evicted = r.evicted.Load()
+	s.ReplicatedWrites = r.replicated.Load()
+	s.ClientWrites = r.clientWrites.Load()
 	return s
 }

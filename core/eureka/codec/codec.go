@@ -8,11 +8,7 @@
 // `instance` as object or array, any field order) and strict where the data would be wrong.
 package codec
 
-import (
-	"errors"
-
-	"github.com/heraldhq/herald/core/registry"
-)
+import "errors"
 
 // Format is a wire format.
 type Format int
@@ -30,36 +26,4 @@ var ErrParse = errors.New("cannot parse request body")
 type Options struct {
 	// Compact selects the reduced encoding of X-Eureka-Accept: compact.
 	Compact bool
-}
-
-// AppendInstance appends {"instance":{...}} (JSON) or <instance>...</instance> (XML).
-func AppendInstance(dst []byte, f Format, inst *registry.Instance, o Options) []byte {
-	panic("unimplemented")
-}
-
-// AppendInstanceBare appends the bare JSON object of an instance (no wrapper), as used in
-// replication batch items and 409 entities.
-func AppendInstanceBare(dst []byte, inst *registry.Instance) []byte { panic("unimplemented") }
-
-// AppendApplication appends {"application":{...}} / <application>...</application>.
-func AppendApplication(dst []byte, f Format, app *registry.Application, o Options) []byte {
-	panic("unimplemented")
-}
-
-// AppendApplications appends {"applications":{...}} / <applications>...</applications>.
-func AppendApplications(dst []byte, f Format, apps *registry.Applications, o Options) []byte {
-	panic("unimplemented")
-}
-
-// DecodeInstance parses a wrapped instance document ({"instance":{...}} or <instance>). Errors
-// wrap ErrParse. Defaults follow Eureka's parser (status UP, ports 7001/7002, ...). A missing
-// lastDirtyTimestamp is left 0 (the caller fills in its clock).
-func DecodeInstance(data []byte, f Format) (*registry.Instance, error) { panic("unimplemented") }
-
-// DecodeInstanceBare parses a bare JSON InstanceInfo object.
-func DecodeInstanceBare(data []byte) (*registry.Instance, error) { panic("unimplemented") }
-
-// DecodeApplications parses an applications document (used by startup sync and tests).
-func DecodeApplications(data []byte, f Format) (*registry.Applications, error) {
-	panic("unimplemented")
 }

@@ -1,0 +1,228 @@
+# herald: the reference configuration.
+#
+# Every option is listed with its default value, so this file runs as it is:
+#
+#     herald server -config config.hcl        # one node on 127.0.0.1:8761, no peers
+#     herald config validate config.hcl       # check a file without starting a node
+#
+# Precedence, lowest first: built-in defaults < this file < environment variables < -set flags.
+#   Environment: HERALD_ + the key path in upper case, with a DOUBLE underscore between levels
+#                (single underscores belong to key names):
+#                  HERALD_NODE__PORT=8762
+#                  HERALD_REPLICATION__MAX_BATCH_SIZE=500
+#                  HERALD_CLUSTER__PEERS=http://10.0.0.2:8761/eureka/,http://10.0.0.3:8761/eureka/
+#   Flags:       herald server -config config.hcl -set node.port=8762 -set log.level=debug
+# Durations are strings with a unit ("500ms", "30s", "15m"); a bare number is refused, because
+# "30" would mean nanoseconds to a program and seconds to a reader. Unknown keys are errors, and
+# every error names the file, line and key. env("NAME") reads an environment variable.
+#
+# Names in [brackets] are the matching Eureka server properties, for operators coming from Eureka.
+
+# The node itself.
+node {
+  # Name used in logs, traces (service.instance.id) and metrics. Default: "<bind_addr>:<port>".
+  name = ""
+  # Address and port the Eureka API listens on.
+  bind_addr = "127.0.0.1"
+  port      = 8761
+  # The node's own Eureka base URL as its peers reach it [eureka.myUrl]. Default:
+  # http://<bind_addr>:<port>/eureka/. Set it when peers use a DNS name or a load balancer.
+  advertise_url = ""
+}
+
+log {
+  # trace, debug, info, warn or error.
+  level = "info"
+  # One JSON object per line, for log shippers.
+  json = false
+}
+
+http {
+  # Largest request body accepted (after gzip decoding); larger bodies get 413. A registration is
+  # about 1 KiB; a replication batch of 250 registrations about 250 KiB.
+  max_body_bytes   = 1048576
+  read_timeout     = "30s"
+  write_timeout    = "30s"
+  idle_timeout     = "120s"
+  # How long a stopping node waits for in-flight requests and for the replication queues to drain.
+  shutdown_timeout = "10s"
+}
+
+# The registry: leases, eviction and self-preservation, as Eureka.
+registry {
+  # Stop expiring leases when renewals fall below the threshold, on the theory that the network,
+  # not the clients, failed [enableSelfPreservation].
+  self_preservation = true
+  # Share of expected renewals below which self-preservation holds expiry off
+  # [renewalPercentThreshold]. Also caps one eviction pass at 1 - threshold of the registry.
+  renewal_percent_threshold = 0.85
+  # How often clients renew; the threshold assumes it [expectedClientRenewalIntervalSeconds].
+  # Set it to your clients' interval, or the threshold is wrong.
+  expected_client_renewal_interval = "30s"
+  # How often the expected number of renewing clients is recounted from the registry
+  # [renewalThresholdUpdateIntervalMs].
+  renewal_threshold_update_interval = "15m"
+  # How often expired leases are evicted [evictionIntervalTimerInMs].
+  eviction_interval = "60s"
+  # herald only: how long self-preservation may protect a lease past its expiry. "0s" protects
+  # forever, as Eureka does; a value such as "30m" bounds how long a dead instance can linger
+  # after a real outage of its clients.
+  max_protection_time = "0s"
+  # How long changes stay in /apps/delta [retentionTimeInMSInDeltaQueue], and how often old
+  # ones are pruned [deltaRetentionTimerIntervalInMs].
+  delta_retention          = "3m"
+  delta_retention_interval = "30s"
+  # Answer /apps/delta with 403, making clients fetch the full registry [disableDelta].
+  disable_delta = false
+  # Compare a heartbeat's lastDirtyTimestamp with the stored one: 404 (client has newer data,
+  # re-register) or, between peers, 409 with the newer copy [syncWhenTimestampDiffers].
+  sync_when_timestamp_differs = true
+  # A status override not read for this long is forgotten (Eureka: 1 hour, hard-coded).
+  override_expiry = "1h"
+  # Eureka counts the lease duration twice after a renew (a lease renewed once expires 180 s
+  # after the last renew with the 90 s default) and reports lastRenewalTimestamp in the future.
+  # Clients do not depend on either; true fixes both, so dead instances go 90 s sooner.
+  fix_lease_duration_bug = false
+  # herald only: how long a cancel is remembered, so anti-entropy does not bring the instance back
+  # from a peer that missed the cancel. Keep it above cluster.anti_entropy.interval.
+  tombstone_ttl = "5m"
+}
+
+# Eureka's two-level response cache for /apps, /apps/delta, /apps/{app} and /vips.
+response_cache {
+  # Serve reads from a read-only copy refreshed every update_interval
+  # [shouldUseReadOnlyResponseCache]. It is what makes full fetches cheap, at the price of up to
+  # update_interval of staleness. false: reads see a change as soon as it happens.
+  use_read_only   = true
+  update_interval = "30s" # [responseCacheUpdateIntervalMs]
+  auto_expiration = "180s" # [responseCacheAutoExpirationInSeconds]
+}
+
+cluster {
+  # Eureka base URLs of the nodes of this cluster. The node recognises itself in the list by host
+  # AND port (or by node.advertise_url / self_url), so every node can share one list, and several
+  # nodes on one host work. Empty: a standalone node.
+  peers = []
+  # This node's URL as it appears in peers, when neither the advertise URL nor host and port
+  # match it (NAT, proxies).
+  self_url = ""
+  # Optional peer discovery through DNS: A/AAAA records of name with port, or SRV records.
+  dns {
+    name    = ""
+    srv     = false
+    port    = 8761
+    refresh = "10m"
+  }
+  # How often the peer set is recomputed [peerEurekaNodesUpdateIntervalMs]. SIGHUP reloads the
+  # file's peers at once; queued work for unchanged peers is kept.
+  peer_update_interval = "10m"
+  # A starting node copies the registry from the first peer that has one
+  # [numberRegistrySyncRetries, registrySyncRetryWaitMs]. If it copied nothing, reads answer 403
+  # for wait_when_empty [waitTimeInMsWhenSyncEmpty], so clients do not fetch an empty registry;
+  # herald lifts the gate early once anti-entropy has compared digests with a peer.
+  # A standalone node should set retries = 0 and wait_when_empty = "0s".
+  startup_sync {
+    retries         = 5
+    retry_wait      = "30s"
+    wait_when_empty = "5m"
+  }
+  # herald only: nodes compare compact digests of their registries and repair differences, so a
+  # node that missed writes (partition, crash) converges without waiting for heartbeats. When
+  # nothing differs, one round costs one small request per peer, whatever the registry's size.
+  anti_entropy {
+    enabled  = true
+    interval = "30s"
+  }
+}
+
+# Replication to peers: one pipeline per peer with Eureka's three queues (acceptor, pending stage,
+# batch work queue).
+replication {
+  # Transport plugin that carries batches: "http" (Eureka's /peerreplication/batch wire format,
+  # works with Eureka servers) or any plugin "transport" block below.
+  transport = "http"
+  # Flush policy plugin that decides when a batch is cut: "size-or-age" (Eureka's rule: cut at
+  # max_batch_size tasks or when the oldest waited batching_delay) or a plugin block below.
+  flush_policy = "size-or-age"
+  # Most tasks in one batch (Eureka: 250, hard-coded).
+  max_batch_size = 250
+  # Longest a task waits to be batched. Eureka's 500 ms bounds propagation from below by half a
+  # second. herald cuts a batch only when a worker is free, so under load tasks queue and batches
+  # grow anyway; a short delay keeps light-load propagation in milliseconds. See BENCHMARKS.md.
+  batching_delay = "500ms"
+  # Most tasks pending per peer; past it the oldest is dropped and counted
+  # [maxElementsInPeerReplicationPool].
+  max_buffer_size = 10000
+  # Concurrent senders per peer [maxThreadsForPeerReplication].
+  workers = 20
+  # Pause for this peer after a 503 or a read timeout (Eureka: 1000 ms), and after a connection
+  # failure (Eureka: 100 ms). A pause affects only that peer.
+  congestion_retry_delay      = "1s"
+  network_failure_retry_delay = "100ms"
+  # Longest pause (Eureka: 30 s).
+  max_delay_cap = "30s"
+  # A cancel or status change not sent within this is dropped [maxTimeForReplication]; a register
+  # or heartbeat lives for the instance's renewal interval, as in Eureka.
+  max_time_for_replication = "30s"
+  # The http transport's timeouts [peerNodeConnectTimeoutMs, peerNodeReadTimeoutMs].
+  connect_timeout = "1s"
+  read_timeout    = "5s"
+  # gzip request bodies [enableReplicatedRequestCompression].
+  compress = false
+
+  # Per-peer tuning: a peer "URL" block overrides the settings above for that peer.
+  # peer "http://10.0.0.3:8761/eureka/" {
+  #   transport      = "grpc"
+  #   max_batch_size = 500
+  #   batching_delay = "5ms"
+  #   workers        = 4
+  # }
+}
+
+telemetry {
+  # service.name of traces. Each node also reports node.name as service.instance.id.
+  service_name = "herald"
+  # OpenTelemetry traces, one per replicated task, from the client's request to the apply on each
+  # peer. Off by default, and then free. Setting OTEL_EXPORTER_OTLP_ENDPOINT (or
+  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) turns it on as in any OpenTelemetry SDK; the other OTEL_
+  # variables (protocol, headers, sampler, service name, resource attributes) are honoured too.
+  tracing {
+    enabled      = false
+    exporter     = "otlp-grpc" # or "otlp-http"
+    endpoint     = ""          # host:port; default localhost:4317 (grpc) / localhost:4318 (http)
+    headers      = {}
+    insecure     = false
+    # Share of new traces sampled; a trace started upstream keeps its parent's decision.
+    sample_ratio = 1.0
+  }
+  # Prometheus metrics in the text format.
+  metrics {
+    enabled = true
+    path    = "/metrics"
+  }
+}
+
+# Where external plugin binaries are looked up by name (herald-KIND-NAME); "" = only commands with
+# a path, or on PATH.
+plugin_dir = ""
+
+# Plugins. Built-in ones (transports http and grpc, flush policies size-or-age and adaptive, the
+# eureka action handler) need no block to run in-process; a block configures them, runs them as
+# their own process, or adds an external plugin:
+#
+# plugin "transport" "grpc" {
+#   out_of_process = true            # run the built-in as its own process
+#   config {
+#     listen = "127.0.0.1:9761"      # the plugin's own settings, validated by the plugin
+#   }
+# }
+#
+# plugin "action_handler" "audit" {
+#   command = "/usr/local/bin/herald-audit"
+#   args    = ["-log", "/var/log/herald/audit.log"]
+#   env     = { AUDIT_LEVEL = "all" }
+#   sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
+#   config {
+#     include_heartbeats = false
+#   }
+# }

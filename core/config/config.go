@@ -1,0 +1,223 @@
+// Package config reads herald's configuration: an HCL2 file merged by koanf with environment
+// variables and command-line overrides, decoded into typed structs. Unknown keys are errors, and
+// every error names where the offending key was set: file, line and column, or the variable or flag.
+package config
+
+import "time"
+
+// Config is a node's whole configuration. The HCL names are the koanf tags.
+type Config struct {
+	Node          NodeConfig        `koanf:"node"`
+	Log           LogConfig         `koanf:"log"`
+	HTTP          HTTPConfig        `koanf:"http"`
+	Registry      RegistryConfig    `koanf:"registry"`
+	ResponseCache CacheConfig       `koanf:"response_cache"`
+	Cluster       ClusterConfig     `koanf:"cluster"`
+	Replication   ReplicationConfig `koanf:"replication"`
+	Telemetry     TelemetryConfig   `koanf:"telemetry"`
+	// PluginDir is searched for plugin binaries named herald-KIND-NAME.
+	PluginDir string `koanf:"plugin_dir"`
+	// Plugins are the `plugin "KIND" "NAME" {}` blocks: kind -> name -> block.
+	Plugins map[string]map[string]PluginConfig `koanf:"plugin"`
+
+	file string
+	pos  map[string]Position
+}
+
+// NodeConfig is the `node` block.
+type NodeConfig struct {
+	Name         string `koanf:"name"`
+	BindAddr     string `koanf:"bind_addr"`
+	Port         int    `koanf:"port"`
+	AdvertiseURL string `koanf:"advertise_url"`
+}
+
+// LogConfig is the `log` block.
+type LogConfig struct {
+	Level string `koanf:"level"`
+	JSON  bool   `koanf:"json"`
+}
+
+// HTTPConfig is the `http` block.
+type HTTPConfig struct {
+	MaxBodyBytes    int64         `koanf:"max_body_bytes"`
+	ReadTimeout     time.Duration `koanf:"read_timeout"`
+	WriteTimeout    time.Duration `koanf:"write_timeout"`
+	IdleTimeout     time.Duration `koanf:"idle_timeout"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// RegistryConfig is the `registry` block.
+type RegistryConfig struct {
+	SelfPreservation               bool          `koanf:"self_preservation"`
+	RenewalPercentThreshold        float64       `koanf:"renewal_percent_threshold"`
+	ExpectedClientRenewalInterval  time.Duration `koanf:"expected_client_renewal_interval"`
+	RenewalThresholdUpdateInterval time.Duration `koanf:"renewal_threshold_update_interval"`
+	EvictionInterval               time.Duration `koanf:"eviction_interval"`
+	MaxProtectionTime              time.Duration `koanf:"max_protection_time"`
+	DeltaRetention                 time.Duration `koanf:"delta_retention"`
+	DeltaRetentionInterval         time.Duration `koanf:"delta_retention_interval"`
+	DisableDelta                   bool          `koanf:"disable_delta"`
+	SyncWhenTimestampDiffers       bool          `koanf:"sync_when_timestamp_differs"`
+	OverrideExpiry                 time.Duration `koanf:"override_expiry"`
+	FixLeaseDurationBug            bool          `koanf:"fix_lease_duration_bug"`
+	TombstoneTTL                   time.Duration `koanf:"tombstone_ttl"`
+}
+
+// CacheConfig is the `response_cache` block.
+type CacheConfig struct {
+	UseReadOnly    bool          `koanf:"use_read_only"`
+	UpdateInterval time.Duration `koanf:"update_interval"`
+	AutoExpiration time.Duration `koanf:"auto_expiration"`
+}
+
+// ClusterConfig is the `cluster` block.
+type ClusterConfig struct {
+	Peers              []string          `koanf:"peers"`
+	SelfURL            string            `koanf:"self_url"`
+	DNS                DNSConfig         `koanf:"dns"`
+	PeerUpdateInterval time.Duration     `koanf:"peer_update_interval"`
+	StartupSync        StartupSyncConfig `koanf:"startup_sync"`
+	AntiEntropy        AntiEntropyConfig `koanf:"anti_entropy"`
+}
+
+// DNSConfig is `cluster { dns {} }`.
+type DNSConfig struct {
+	Name    string        `koanf:"name"`
+	SRV     bool          `koanf:"srv"`
+	Port    int           `koanf:"port"`
+	Refresh time.Duration `koanf:"refresh"`
+}
+
+// StartupSyncConfig is `cluster { startup_sync {} }`.
+type StartupSyncConfig struct {
+	Retries       int           `koanf:"retries"`
+	RetryWait     time.Duration `koanf:"retry_wait"`
+	WaitWhenEmpty time.Duration `koanf:"wait_when_empty"`
+}
+
+// AntiEntropyConfig is `cluster { anti_entropy {} }`.
+type AntiEntropyConfig struct {
+	Enabled  bool          `koanf:"enabled"`
+	Interval time.Duration `koanf:"interval"`
+}
+
+// ReplicationConfig is the `replication` block.
+type ReplicationConfig struct {
+	Transport                string                `koanf:"transport"`
+	FlushPolicy              string                `koanf:"flush_policy"`
+	MaxBatchSize             int                   `koanf:"max_batch_size"`
+	BatchingDelay            time.Duration         `koanf:"batching_delay"`
+	MaxBufferSize            int                   `koanf:"max_buffer_size"`
+	Workers                  int                   `koanf:"workers"`
+	CongestionRetryDelay     time.Duration         `koanf:"congestion_retry_delay"`
+	NetworkFailureRetryDelay time.Duration         `koanf:"network_failure_retry_delay"`
+	MaxDelayCap              time.Duration         `koanf:"max_delay_cap"`
+	MaxTimeForReplication    time.Duration         `koanf:"max_time_for_replication"`
+	ConnectTimeout           time.Duration         `koanf:"connect_timeout"`
+	ReadTimeout              time.Duration         `koanf:"read_timeout"`
+	Compress                 bool                  `koanf:"compress"`
+	Peers                    map[string]PeerTuning `koanf:"peer"`
+}
+
+// PeerTuning is a `peer "URL" {}` block inside `replication`: settings that differ for one peer.
+// Unset fields inherit the replication block's.
+type PeerTuning struct {
+	Transport     string         `koanf:"transport"`
+	FlushPolicy   string         `koanf:"flush_policy"`
+	MaxBatchSize  *int           `koanf:"max_batch_size"`
+	BatchingDelay *time.Duration `koanf:"batching_delay"`
+	Workers       *int           `koanf:"workers"`
+	MaxBufferSize *int           `koanf:"max_buffer_size"`
+}
+
+// TelemetryConfig is the `telemetry` block.
+type TelemetryConfig struct {
+	ServiceName string        `koanf:"service_name"`
+	Tracing     TracingConfig `koanf:"tracing"`
+	Metrics     MetricsConfig `koanf:"metrics"`
+}
+
+// TracingConfig is `telemetry { tracing {} }`.
+type TracingConfig struct {
+	Enabled     bool              `koanf:"enabled"`
+	Exporter    string            `koanf:"exporter"`
+	Endpoint    string            `koanf:"endpoint"`
+	Headers     map[string]string `koanf:"headers"`
+	Insecure    bool              `koanf:"insecure"`
+	SampleRatio float64           `koanf:"sample_ratio"`
+}
+
+// MetricsConfig is `telemetry { metrics {} }`.
+type MetricsConfig struct {
+	Enabled bool   `koanf:"enabled"`
+	Path    string `koanf:"path"`
+}
+
+// PluginConfig is a `plugin "KIND" "NAME" {}` block.
+type PluginConfig struct {
+	// Command runs an external plugin (a path, or a name found in plugin_dir or on PATH). Empty for
+	// a built-in plugin run in-process.
+	Command string            `koanf:"command"`
+	Args    []string          `koanf:"args"`
+	Env     map[string]string `koanf:"env"`
+	// SHA256 is the expected checksum of the command's binary, hex.
+	SHA256 string `koanf:"sha256"`
+	// OutOfProcess runs a built-in plugin as its own process (herald plugin serve KIND NAME).
+	OutOfProcess bool `koanf:"out_of_process"`
+	// Config is the plugin's own `config {}` block, passed to the plugin, which validates it.
+	Config map[string]any `koanf:"config"`
+}
+
+// Default returns the configuration herald runs with when nothing is set: one node on
+// 127.0.0.1:8761 with Eureka's defaults, except where config.hcl explains a better one.
+func Default() *Config {
+	return &Config{
+		Node: NodeConfig{BindAddr: "127.0.0.1", Port: 8761},
+		Log:  LogConfig{Level: "info"},
+		HTTP: HTTPConfig{MaxBodyBytes: 1 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 120 * time.Second, ShutdownTimeout: 10 * time.Second},
+		Registry: RegistryConfig{
+			SelfPreservation: true, RenewalPercentThreshold: 0.85,
+			ExpectedClientRenewalInterval: 30 * time.Second, RenewalThresholdUpdateInterval: 15 * time.Minute,
+			EvictionInterval: 60 * time.Second, DeltaRetention: 3 * time.Minute, DeltaRetentionInterval: 30 * time.Second,
+			SyncWhenTimestampDiffers: true, OverrideExpiry: time.Hour, TombstoneTTL: 5 * time.Minute,
+		},
+		ResponseCache: CacheConfig{UseReadOnly: true, UpdateInterval: 30 * time.Second, AutoExpiration: 180 * time.Second},
+		Cluster: ClusterConfig{
+			DNS:                DNSConfig{Port: 8761, Refresh: 10 * time.Minute},
+			PeerUpdateInterval: 10 * time.Minute,
+			StartupSync:        StartupSyncConfig{Retries: 5, RetryWait: 30 * time.Second, WaitWhenEmpty: 5 * time.Minute},
+			AntiEntropy:        AntiEntropyConfig{Enabled: true, Interval: 30 * time.Second},
+		},
+		Replication: ReplicationConfig{
+			Transport: "http", FlushPolicy: "size-or-age", MaxBatchSize: 250, BatchingDelay: 500 * time.Millisecond,
+			MaxBufferSize: 10000, Workers: 20, CongestionRetryDelay: time.Second,
+			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
+			MaxTimeForReplication: 30 * time.Second, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second,
+		},
+		Telemetry: TelemetryConfig{
+			ServiceName: "herald",
+			Tracing:     TracingConfig{Exporter: "otlp-grpc", SampleRatio: 1},
+			Metrics:     MetricsConfig{Enabled: true, Path: "/metrics"},
+		},
+	}
+}
+
+// Pos returns where a key (dotted path, e.g. "replication.max_batch_size") was set.
+func (c *Config) Pos(key string) Position {
+	if p, ok := c.pos[toInternal(key)]; ok {
+		return p
+	}
+	// Fall back to the nearest enclosing block that was set.
+	parts := splitKey(key)
+	for i := len(parts) - 1; i > 0; i-- {
+		if p, ok := c.pos[joinInternal(parts[:i])]; ok {
+			return p
+		}
+	}
+	return Position{File: c.file}
+}
+
+// File is the configuration file's name ("" when none was read).
+func (c *Config) File() string { return c.file }

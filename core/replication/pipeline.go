@@ -1,0 +1,546 @@
+package replication
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
+)
+
+// Config tunes one peer's pipeline. Zero values take Eureka's numbers (see DefaultConfig).
+type Config struct {
+	// MaxBatchSize is the most tasks in one batch (Eureka: 250).
+	MaxBatchSize int
+	// BatchingDelay is how long the oldest task may wait for a batch to fill (Eureka: 500 ms).
+	BatchingDelay time.Duration
+	// MaxBufferSize is the most tasks pending; past it the oldest is dropped (Eureka: 10000).
+	MaxBufferSize int
+	// Workers send batches concurrently (Eureka: 20).
+	Workers int
+	// CongestionRetryDelay pauses the peer after a 503 or read timeout (Eureka: 1 s);
+	// NetworkFailureRetryDelay after a connection failure (Eureka: 100 ms); both capped by MaxDelay.
+	CongestionRetryDelay     time.Duration
+	NetworkFailureRetryDelay time.Duration
+	MaxDelay                 time.Duration
+	// MaxTimeForReplication is the life of cancel and status tasks (Eureka: 30 s).
+	MaxTimeForReplication time.Duration
+}
+
+// DefaultConfig returns Eureka's numbers.
+func DefaultConfig() Config {
+	return Config{
+		MaxBatchSize:             250,
+		BatchingDelay:            500 * time.Millisecond,
+		MaxBufferSize:            10000,
+		Workers:                  20,
+		CongestionRetryDelay:     time.Second,
+		NetworkFailureRetryDelay: 100 * time.Millisecond,
+		MaxDelay:                 30 * time.Second,
+		MaxTimeForReplication:    30 * time.Second,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxBatchSize <= 0 {
+		c.MaxBatchSize = d.MaxBatchSize
+	}
+	if c.BatchingDelay < 0 {
+		c.BatchingDelay = 0
+	}
+	if c.MaxBufferSize <= 0 {
+		c.MaxBufferSize = d.MaxBufferSize
+	}
+	if c.Workers <= 0 {
+		c.Workers = d.Workers
+	}
+	if c.CongestionRetryDelay <= 0 {
+		c.CongestionRetryDelay = d.CongestionRetryDelay
+	}
+	if c.NetworkFailureRetryDelay <= 0 {
+		c.NetworkFailureRetryDelay = d.NetworkFailureRetryDelay
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = d.MaxDelay
+	}
+	if c.MaxTimeForReplication <= 0 {
+		c.MaxTimeForReplication = d.MaxTimeForReplication
+	}
+	return c
+}
+
+// hooks are what a pipeline needs from its replicator.
+type hooks struct {
+	encode     func(*registry.Instance) []byte
+	onConflict func(ctx context.Context, peer sdk.Peer, entity []byte)
+	observer   Observer
+	clock      registry.Clock
+	logger     hclog.Logger
+	batchSeq   *atomic.Uint64
+}
+
+// pipeline is one peer's three queues and workers.
+type pipeline struct {
+	peer      sdk.Peer
+	cfg       Config
+	transport sdk.Transport
+	policy    sdk.FlushPolicy
+	h         hooks
+	c         counters
+
+	// acceptor queue: appended by writers under inMu, swapped out whole by the acceptor loop. It is
+	// bounded at 2×MaxBufferSize (oldest dropped) so a stuck acceptor cannot grow memory unbounded.
+	inMu   sync.Mutex
+	in     []*Task
+	retryQ [][]*Task
+	wake   chan struct{}
+
+	// owned by the acceptor loop
+	pending  *pendingStage
+	shaper   shaper
+	decision sdk.FlushDecision
+	decided  bool
+	recheck  int64 // ms; 0 = until the next cut
+
+	ready chan struct{}   // a token per idle worker
+	work  chan *sentBatch // cut batches, taken by workers
+
+	latency atomic.Int64 // moving average send latency, ns
+	errs    atomic.Int64 // failed sends in the current window
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closing atomic.Bool
+}
+
+type sentBatch struct {
+	id    string
+	tasks []*Task
+}
+
+func newPipeline(peer sdk.Peer, cfg Config, tr sdk.Transport, pol sdk.FlushPolicy, h hooks) *pipeline {
+	cfg = cfg.withDefaults()
+	p := &pipeline{
+		peer:      peer,
+		cfg:       cfg,
+		transport: tr,
+		policy:    pol,
+		h:         h,
+		wake:      make(chan struct{}, 1),
+		ready:     make(chan struct{}, cfg.Workers),
+		work:      make(chan *sentBatch, cfg.Workers),
+		shaper: shaper{congestionDelay: cfg.CongestionRetryDelay.Milliseconds(),
+			failureDelay: cfg.NetworkFailureRetryDelay.Milliseconds(), cap: cfg.MaxDelay.Milliseconds()},
+	}
+	p.c.batchSize = newHistogram(BatchSizeBuckets)
+	p.c.latency = newHistogram(LatencyBuckets)
+	p.pending = newPendingStage(cfg.MaxBufferSize, &p.c)
+	if p.policy == nil {
+		p.policy = SizeOrAge{MaxBatch: cfg.MaxBatchSize, Delay: cfg.BatchingDelay}
+	}
+	return p
+}
+
+func (p *pipeline) start() {
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(1 + p.cfg.Workers)
+	go p.acceptLoop()
+	for i := 0; i < p.cfg.Workers; i++ {
+		go p.worker()
+	}
+}
+
+func (p *pipeline) nowMs() int64 { return p.h.clock.Now().UnixMilli() }
+
+func (p *pipeline) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// accept hands a task to the acceptor queue. It never blocks on the network or on the pending
+// stage: it appends under a short lock.
+func (p *pipeline) accept(t *Task) {
+	if p.closing.Load() {
+		return
+	}
+	p.inMu.Lock()
+	if len(p.in) >= 2*p.cfg.MaxBufferSize {
+		dropped := p.in[0]
+		p.in = p.in[1:]
+		p.c.overflow.Add(1)
+		p.h.observer.Dropped(p.peer.Name, dropped, "overflow")
+	}
+	p.in = append(p.in, t)
+	p.c.acceptorDepth.Store(int64(len(p.in)))
+	p.inMu.Unlock()
+	p.c.accepted.Add(1)
+	p.h.observer.Accepted(p.peer.Name, t)
+	p.poke()
+}
+
+// retry hands a failed batch's tasks back; the acceptor loop puts them at the pending front.
+func (p *pipeline) retry(ts []*Task) {
+	p.inMu.Lock()
+	p.retryQ = append(p.retryQ, ts)
+	p.inMu.Unlock()
+	p.poke()
+}
+
+// drain moves retried and newly accepted tasks into the pending stage.
+func (p *pipeline) drain(now int64) {
+	p.inMu.Lock()
+	in, retries := p.in, p.retryQ
+	p.in, p.retryQ = nil, nil
+	p.c.acceptorDepth.Store(0)
+	p.inMu.Unlock()
+	// Retries first, newest failure first so that older work ends up in front.
+	for i := len(retries) - 1; i >= 0; i-- {
+		sup, exp, ovf := p.pending.requeue(retries[i], now)
+		p.dropped(sup, "superseded")
+		p.dropped(exp, "expired")
+		p.dropped(ovf, "overflow")
+	}
+	for _, t := range in {
+		replaced, dropped := p.pending.add(t)
+		if replaced != nil {
+			p.h.observer.Dropped(p.peer.Name, replaced, "superseded")
+		}
+		if dropped != nil {
+			p.h.observer.Dropped(p.peer.Name, dropped, "overflow")
+		}
+	}
+	p.dropped(p.pending.dropExpiredFront(now), "expired")
+	p.c.pendingDepth.Store(int64(p.pending.len()))
+}
+
+func (p *pipeline) dropped(ts []*Task, reason string) {
+	for _, t := range ts {
+		p.h.observer.Dropped(p.peer.Name, t, reason)
+	}
+}
+
+// decide returns the flush policy's current decision, asking the policy only when the last answer
+// is due for a recheck: once after each cut, or after RecheckAfter.
+func (p *pipeline) decide(now int64) sdk.FlushDecision {
+	if p.decided && (p.recheck == 0 || now < p.recheck) {
+		return p.decision
+	}
+	st := sdk.PendingState{
+		Count:         p.pending.len(),
+		Bytes:         p.pending.bytes,
+		IdleWorkers:   len(p.ready),
+		InFlight:      int(p.c.inFlight.Load()),
+		RecentLatency: time.Duration(p.latency.Load()),
+		RecentErrors:  int(p.errs.Load()),
+		MaxBatchSize:  p.cfg.MaxBatchSize,
+		MaxBufferSize: p.cfg.MaxBufferSize,
+	}
+	if o := p.pending.oldest(); o != nil {
+		st.OldestAge = time.Duration(now-o.Accepted) * time.Millisecond
+	}
+	d, err := p.policy.Decide(p.ctx, st)
+	if err != nil {
+		// A failing policy must not stop replication: fall back to Eureka's rule.
+		p.h.logger.Warn("flush policy failed; using size-or-age", "peer", p.peer.Name, "error", err)
+		d, _ = SizeOrAge{MaxBatch: p.cfg.MaxBatchSize, Delay: p.cfg.BatchingDelay}.Decide(p.ctx, st)
+	}
+	if d.MaxBatch <= 0 || d.MaxBatch > p.cfg.MaxBatchSize {
+		d.MaxBatch = p.cfg.MaxBatchSize
+	}
+	p.decision, p.decided = d, true
+	p.recheck = 0
+	if d.RecheckAfter > 0 {
+		p.recheck = now + d.RecheckAfter.Milliseconds()
+	}
+	return d
+}
+
+// readyIn says whether a batch may be cut now (0), or in how many ms something may change: the
+// oldest task reaching MaxAge, or the policy's recheck (-1: nothing timed).
+func (p *pipeline) readyIn(d sdk.FlushDecision, now int64) int64 {
+	n := p.pending.len()
+	if n == 0 {
+		return -1
+	}
+	if d.CutNow || n >= p.cfg.MaxBufferSize || (d.MinCount > 0 && n >= d.MinCount) {
+		return 0
+	}
+	wait := d.MaxAge.Milliseconds() - (now - p.pending.oldest().Accepted)
+	if wait <= 0 {
+		return 0
+	}
+	if p.recheck > 0 && p.recheck-now < wait {
+		wait = max(p.recheck-now, 1)
+	}
+	return wait
+}
+
+func (p *pipeline) shaperDelay(now int64) int64 {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	return p.shaper.delay(now)
+}
+
+func (p *pipeline) acceptLoop() {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := p.nowMs()
+		p.drain(now)
+		var readyCh chan struct{}
+		wait := int64(-1)
+		if p.pending.len() > 0 {
+			if pause := p.shaperDelay(now); pause > 0 {
+				wait = pause
+			} else {
+				d := p.decide(now)
+				switch in := p.readyIn(d, now); {
+				case in == 0:
+					select {
+					case <-p.ready:
+						p.dispatch(d, now)
+						continue
+					default:
+						readyCh = p.ready // wait for a worker; tasks stay replaceable meanwhile
+					}
+				case in > 0:
+					wait = in
+				}
+			}
+		}
+		var timerC <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(time.Duration(max(wait, 1)) * time.Millisecond)
+			timerC = timer.C
+		}
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.wake:
+		case <-readyCh:
+			now = p.nowMs()
+			p.drain(now)
+			if p.pending.len() > 0 {
+				p.dispatch(p.decide(now), now)
+			} else {
+				p.ready <- struct{}{} // nothing to send after all: give the token back
+			}
+		case <-timerC:
+		}
+		if timerC != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// dispatch cuts a batch for the worker whose token was taken.
+func (p *pipeline) dispatch(d sdk.FlushDecision, now int64) {
+	batch, expired := p.pending.cut(d.MaxBatch, now)
+	p.dropped(expired, "expired")
+	p.c.pendingDepth.Store(int64(p.pending.len()))
+	if len(batch) == 0 {
+		p.ready <- struct{}{}
+		return
+	}
+	p.decided = p.decided && p.recheck != 0 // RecheckAfter 0: ask again after every cut
+	b := &sentBatch{id: p.peer.Name + "#" + strconv.FormatUint(p.h.batchSeq.Add(1), 10), tasks: batch}
+	p.h.observer.Batched(p.peer.Name, b.id, batch)
+	p.c.batchQueueDepth.Add(1)
+	p.work <- b // never blocks: one slot per worker, and a token was taken
+}
+
+func (p *pipeline) worker() {
+	defer p.wg.Done()
+	for {
+		select {
+		case p.ready <- struct{}{}:
+		case <-p.ctx.Done():
+			return
+		}
+		select {
+		case b := <-p.work:
+			p.c.batchQueueDepth.Add(-1)
+			p.send(b)
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+func (p *pipeline) send(b *sentBatch) {
+	items := make([]sdk.Item, len(b.tasks))
+	tp, traced := p.h.observer.(interface{ TraceParent(string, *Task) string })
+	for i, t := range b.tasks {
+		items[i] = t.item(p.h.encode)
+		if traced {
+			if s := tp.TraceParent(p.peer.Name, t); s != "" {
+				items[i].TraceParent = s
+			}
+		}
+	}
+	p.c.inFlight.Add(1)
+	start := time.Now()
+	results, err := p.transport.Send(p.ctx, p.peer, sdk.Batch{ID: b.id, Items: items})
+	el := time.Since(start)
+	p.c.inFlight.Add(-1)
+	p.c.batches.Add(1)
+	p.c.items.Add(int64(len(items)))
+	p.c.batchSize.observe(float64(len(items)))
+	p.c.latency.observe(el.Seconds())
+	p.c.latencyNanos.Add(int64(el))
+	p.c.latencyCount.Add(1)
+	// Exponential moving average (1/8) of the send latency, for adaptive flush policies.
+	old := p.latency.Load()
+	p.latency.Store(old + (int64(el)-old)/8)
+	if err == nil && len(results) != len(items) {
+		err = sdk.Fail(sdk.Permanent, errWrongCount{len(results), len(items)})
+	}
+	p.h.observer.Sent(p.peer.Name, b.id, b.tasks, items, err)
+	if err != nil {
+		p.errs.Add(1)
+		p.failed(b, err)
+		return
+	}
+	p.errs.Store(0)
+	p.c.success.Add(1)
+	for i, r := range results {
+		p.itemResult(b.tasks[i], r)
+	}
+}
+
+type errWrongCount struct{ got, want int }
+
+func (e errWrongCount) Error() string {
+	return "peer answered " + strconv.Itoa(e.got) + " results for " + strconv.Itoa(e.want) + " items"
+}
+
+func (p *pipeline) failed(b *sentBatch, err error) {
+	class := sdk.ClassOf(err)
+	if p.ctx.Err() != nil && !p.closing.Load() {
+		return
+	}
+	switch class {
+	case sdk.Congestion, sdk.Transient:
+		if class == sdk.Congestion {
+			p.c.congestion.Add(1)
+		} else {
+			p.c.transient.Add(1)
+		}
+		p.c.retries.Add(int64(len(b.tasks)))
+		p.shaperRecord(class)
+		for _, t := range b.tasks {
+			p.h.observer.Retried(p.peer.Name, t, class)
+		}
+		p.h.logger.Debug("batch failed; retrying", "peer", p.peer.Name, "batch", b.id, "tasks", len(b.tasks),
+			"class", class.String(), "error", err)
+		p.retry(b.tasks)
+	default:
+		p.c.permanent.Add(1)
+		p.c.permanentDropped.Add(int64(len(b.tasks)))
+		p.dropped(b.tasks, "permanent")
+		p.h.logger.Warn("discarding batch after a permanent error", "peer", p.peer.Name, "batch", b.id,
+			"tasks", len(b.tasks), "error", err)
+	}
+}
+
+// shaperRecord records a failure for the traffic shaper. The shaper is owned by the acceptor
+// loop, so the failure is handed over through the retry queue's lock.
+func (p *pipeline) shaperRecord(class sdk.FailureClass) {
+	c := classTransient
+	if class == sdk.Congestion {
+		c = classCongestion
+	}
+	p.inMu.Lock()
+	p.shaper.record(c, p.nowMs())
+	p.inMu.Unlock()
+}
+
+func (p *pipeline) itemResult(t *Task, r sdk.ItemResult) {
+	p.h.observer.Acked(p.peer.Name, t, r.StatusCode)
+	if r.StatusCode >= 200 && r.StatusCode < 300 {
+		return
+	}
+	p.c.itemFailures.Add(1)
+	switch {
+	case t.Action == registry.ActionHeartbeat && r.StatusCode == 404:
+		// The peer lacks the instance (or has an older copy): send it a register.
+		if t.Snapshot != nil {
+			reg := *t
+			reg.ID = TaskID(registry.ActionRegister, t.App, t.Instance)
+			reg.Action = registry.ActionRegister
+			reg.LastDirty = t.Snapshot.LastDirtyTimestamp
+			reg.Status = t.Snapshot.Status
+			p.accept(&reg)
+		}
+	case len(r.Entity) > 0:
+		// The peer holds a newer copy (409): adopt it locally, as a replicated write.
+		if p.h.onConflict != nil {
+			p.h.onConflict(p.ctx, p.peer, r.Entity)
+		}
+	case t.Action == registry.ActionCancel && r.StatusCode == 404:
+		p.h.logger.Debug("peer had no entry to cancel", "peer", p.peer.Name, "task", t.ID)
+	default:
+		p.h.logger.Warn("peer refused a replicated item", "peer", p.peer.Name, "task", t.ID, "status", r.StatusCode)
+	}
+}
+
+// idle reports whether nothing is queued or being sent.
+func (p *pipeline) idle() bool {
+	p.inMu.Lock()
+	n := len(p.in) + len(p.retryQ)
+	p.inMu.Unlock()
+	return n == 0 && p.c.pendingDepth.Load() == 0 && p.c.inFlight.Load() == 0 && p.c.batchQueueDepth.Load() == 0
+}
+
+// stop waits, within ctx, for the queues to drain, then stops the goroutines.
+func (p *pipeline) stop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for !p.idle() {
+		select {
+		case <-ctx.Done():
+			p.closing.Store(true)
+			p.cancel()
+			p.wg.Wait()
+			return
+		case <-t.C:
+		}
+	}
+	p.closing.Store(true)
+	p.cancel()
+	p.wg.Wait()
+}
+
+func (p *pipeline) stats() PeerStats {
+	c := &p.c
+	s := PeerStats{
+		Peer:          p.peer.Name,
+		AcceptorDepth: c.acceptorDepth.Load(), PendingDepth: c.pendingDepth.Load(),
+		BatchQueueDepth: c.batchQueueDepth.Load(), InFlight: c.inFlight.Load(),
+		Accepted: c.accepted.Load(), Batches: c.batches.Load(), Items: c.items.Load(), Retries: c.retries.Load(),
+		Success: c.success.Load(), Congestion: c.congestion.Load(), Transient: c.transient.Load(), Permanent: c.permanent.Load(),
+		Superseded: c.superseded.Load(), Expired: c.expired.Load(), Overflow: c.overflow.Load(),
+		PermanentDropped: c.permanentDropped.Load(), ItemFailures: c.itemFailures.Load(),
+		BatchSize: c.batchSize.snapshot(), Latency: c.latency.snapshot(),
+	}
+	if n := c.latencyCount.Load(); n > 0 {
+		s.AvgLatency = time.Duration(c.latencyNanos.Load() / n)
+	}
+	p.inMu.Lock()
+	s.Paused = time.Duration(p.shaper.delay(p.nowMs())) * time.Millisecond
+	p.inMu.Unlock()
+	return s
+}

@@ -1,0 +1,354 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
+)
+
+var noSpan trace.SpanContext
+
+// fakeTransport records batches; answer decides each send's outcome.
+type fakeTransport struct {
+	mu      sync.Mutex
+	batches [][]sdk.Item
+	answer  func(peer sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error)
+	block   chan struct{} // when set, Send waits for it
+}
+
+func (f *fakeTransport) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, sdk.Fail(sdk.Transient, ctx.Err())
+		}
+	}
+	f.mu.Lock()
+	f.batches = append(f.batches, append([]sdk.Item(nil), b.Items...))
+	answer := f.answer
+	f.mu.Unlock()
+	if answer != nil {
+		return answer(peer, b)
+	}
+	return ok(len(b.Items)), nil
+}
+
+func ok(n int) []sdk.ItemResult {
+	r := make([]sdk.ItemResult, n)
+	for i := range r {
+		r[i].StatusCode = 200
+	}
+	return r
+}
+
+func (f *fakeTransport) sent() [][]sdk.Item {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]sdk.Item(nil), f.batches...)
+}
+
+func (f *fakeTransport) items() []sdk.Item {
+	var out []sdk.Item
+	for _, b := range f.sent() {
+		out = append(out, b...)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func write(a registry.Action, id string) registry.Write {
+	inst := &registry.Instance{InstanceID: id, App: "APP", Status: registry.StatusUp, LastDirtyTimestamp: 1,
+		HasLeaseInfo: true, LeaseInfo: registry.LeaseInfo{RenewalIntervalSecs: 30}}
+	w := registry.Write{Action: a, App: "APP", ID: id, Instance: inst, LastDirtyTimestamp: 1, Status: registry.StatusUp, Origin: registry.FromClient}
+	if a == registry.ActionCancel {
+		w.Instance = nil
+	}
+	return w
+}
+
+func newTestReplicator(t *testing.T, cfg Config, transports map[string]*fakeTransport, opts ...func(*Options)) *Replicator {
+	t.Helper()
+	o := Options{
+		Config:         cfg,
+		EncodeInstance: func(i *registry.Instance) []byte { return []byte(`{"instanceId":"` + i.InstanceID + `"}`) },
+		Plugins: func(p sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) {
+			return transports[p.Name], nil, nil
+		},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	r := New(o)
+	var peers []sdk.Peer
+	for name := range transports {
+		peers = append(peers, sdk.Peer{Name: name, URL: "http://" + name + "/eureka/"})
+	}
+	r.SetPeers(peers)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	return r
+}
+
+func TestReplicatesClientWritesOnly(t *testing.T) {
+	a, b := &fakeTransport{}, &fakeTransport{}
+	r := newTestReplicator(t, Config{BatchingDelay: 0}, map[string]*fakeTransport{"a": a, "b": b})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionRegister, "i1"))
+	peerWrite := write(registry.ActionRegister, "i2")
+	peerWrite.Origin = registry.FromPeer
+	l(context.Background(), peerWrite)
+	waitFor(t, "both peers", func() bool { return len(a.items()) == 1 && len(b.items()) == 1 })
+	time.Sleep(20 * time.Millisecond)
+	for _, f := range []*fakeTransport{a, b} {
+		items := f.items()
+		if len(items) != 1 || items[0].ID != "i1" || items[0].Action != sdk.ActionRegister || string(items[0].Instance) != `{"instanceId":"i1"}` {
+			t.Fatalf("items %+v: a replicated write must never be sent on", items)
+		}
+	}
+}
+
+func TestPullModelCoalescesWhileWorkersBusy(t *testing.T) {
+	f := &fakeTransport{block: make(chan struct{})}
+	r := newTestReplicator(t, Config{Workers: 1, BatchingDelay: 0}, map[string]*fakeTransport{"p": f})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionHeartbeat, "first")) // occupies the only worker
+	waitFor(t, "first send in flight", func() bool { return r.Stats()[0].InFlight == 1 })
+	for i := 0; i < 100; i++ {
+		l(context.Background(), write(registry.ActionHeartbeat, fmt.Sprint("i", i%10)))
+	}
+	waitFor(t, "pending", func() bool { return r.Stats()[0].PendingDepth == 10 })
+	close(f.block)
+	waitFor(t, "all sent", func() bool { return len(f.items()) == 11 })
+	sent := f.sent()
+	if len(sent) != 2 || len(sent[1]) != 10 {
+		t.Fatalf("want the 100 heartbeats for 10 instances coalesced into one batch of 10, got %d batches", len(sent))
+	}
+	if s := r.Stats()[0]; s.Superseded != 90 {
+		t.Fatalf("superseded %d", s.Superseded)
+	}
+}
+
+func TestBatchSizeAndDelay(t *testing.T) {
+	f := &fakeTransport{}
+	r := newTestReplicator(t, Config{MaxBatchSize: 5, BatchingDelay: 80 * time.Millisecond}, map[string]*fakeTransport{"p": f})
+	l := r.Listener()
+	start := time.Now()
+	for i := 0; i < 12; i++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	waitFor(t, "two full batches", func() bool { return len(f.sent()) >= 2 })
+	if el := time.Since(start); el > 60*time.Millisecond {
+		t.Fatalf("full batches must go at once, took %v", el)
+	}
+	waitFor(t, "the rest", func() bool { return len(f.items()) == 12 })
+	if el := time.Since(start); el < 70*time.Millisecond {
+		t.Fatalf("a partial batch must wait for the batching delay, went after %v", el)
+	}
+	for _, b := range f.sent() {
+		if len(b) > 5 {
+			t.Fatalf("batch of %d exceeds the maximum", len(b))
+		}
+	}
+}
+
+func TestFailureClasses(t *testing.T) {
+	var calls atomic.Int64
+	good := &fakeTransport{}
+	bad := &fakeTransport{answer: func(sdk.Peer, sdk.Batch) ([]sdk.ItemResult, error) {
+		if calls.Add(1) <= 2 {
+			return nil, sdk.Fail(sdk.Congestion, errors.New("503"))
+		}
+		return nil, sdk.Fail(sdk.Permanent, errors.New("400"))
+	}}
+	r := newTestReplicator(t, Config{BatchingDelay: 0, CongestionRetryDelay: 150 * time.Millisecond},
+		map[string]*fakeTransport{"good": good, "bad": bad})
+	l := r.Listener()
+	start := time.Now()
+	l(context.Background(), write(registry.ActionRegister, "x"))
+	waitFor(t, "good peer unaffected", func() bool { return len(good.items()) == 1 })
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Fatalf("a congested peer slowed another: %v", el)
+	}
+	waitFor(t, "permanent drop", func() bool { return r.Stats()[0].PermanentDropped == 1 })
+	if el := time.Since(start); el < 280*time.Millisecond {
+		t.Fatalf("two congestion pauses of 150ms expected before the third try, took %v", el)
+	}
+	s := r.Stats()[0]
+	if s.Peer != "bad" || s.Congestion != 2 || s.Permanent != 1 || s.Retries != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestTransientRetryKeepsTasks(t *testing.T) {
+	var calls atomic.Int64
+	f := &fakeTransport{}
+	f.answer = func(_ sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+		if calls.Add(1) <= 3 {
+			return nil, sdk.Fail(sdk.Transient, errors.New("connection refused"))
+		}
+		return ok(len(b.Items)), nil
+	}
+	r := newTestReplicator(t, Config{BatchingDelay: 0, NetworkFailureRetryDelay: 10 * time.Millisecond}, map[string]*fakeTransport{"p": f})
+	r.Listener()(context.Background(), write(registry.ActionRegister, "x"))
+	waitFor(t, "success after retries", func() bool { return r.Stats()[0].Success == 1 })
+	if s := r.Stats()[0]; s.Transient != 3 || s.PermanentDropped != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestItemResults(t *testing.T) {
+	var conflicts []string
+	var mu sync.Mutex
+	f := &fakeTransport{}
+	f.answer = func(_ sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+		res := ok(len(b.Items))
+		for i, it := range b.Items {
+			switch {
+			case it.Action == sdk.ActionHeartbeat && it.ID == "missing":
+				res[i].StatusCode = 404
+			case it.Action == sdk.ActionHeartbeat && it.ID == "stale":
+				res[i] = sdk.ItemResult{StatusCode: 409, Entity: []byte(`{"newer":true}`)}
+			}
+		}
+		return res, nil
+	}
+	r := newTestReplicator(t, Config{BatchingDelay: 0}, map[string]*fakeTransport{"p": f}, func(o *Options) {
+		o.OnConflict = func(_ context.Context, p sdk.Peer, e []byte) {
+			mu.Lock()
+			conflicts = append(conflicts, p.Name+":"+string(e))
+			mu.Unlock()
+		}
+	})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionHeartbeat, "missing"))
+	l(context.Background(), write(registry.ActionHeartbeat, "stale"))
+	waitFor(t, "register after 404", func() bool {
+		for _, it := range f.items() {
+			if it.Action == sdk.ActionRegister && it.ID == "missing" && len(it.Instance) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "conflict adopted", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conflicts) == 1 && conflicts[0] == `p:{"newer":true}`
+	})
+}
+
+// countingPolicy counts its calls.
+type countingPolicy struct{ calls atomic.Int64 }
+
+func (c *countingPolicy) Decide(context.Context, sdk.PendingState) (sdk.FlushDecision, error) {
+	c.calls.Add(1)
+	return sdk.FlushDecision{MaxBatch: 250, MinCount: 250, MaxAge: time.Millisecond}, nil
+}
+
+func TestPolicyAskedPerDecisionNotPerTask(t *testing.T) {
+	pol := &countingPolicy{}
+	f := &fakeTransport{}
+	r := New(Options{Config: Config{Workers: 2}, Plugins: func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) { return f, pol, nil }})
+	r.SetPeers([]sdk.Peer{{Name: "p"}})
+	t.Cleanup(func() { ctx, c := context.WithTimeout(context.Background(), time.Second); defer c(); _ = r.Close(ctx) })
+	l := r.Listener()
+	const n = 10000
+	for i := 0; i < n; i++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	waitFor(t, "all sent", func() bool { return len(f.items()) == n })
+	batches := int64(len(f.sent()))
+	if calls := pol.calls.Load(); calls > batches+1 || calls >= n/10 {
+		t.Fatalf("policy called %d times for %d tasks in %d batches", calls, n, batches)
+	}
+}
+
+func TestOverflowBoundsMemory(t *testing.T) {
+	f := &fakeTransport{block: make(chan struct{})}
+	r := newTestReplicator(t, Config{Workers: 1, MaxBufferSize: 50, BatchingDelay: 0}, map[string]*fakeTransport{"p": f})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionRegister, "first"))
+	waitFor(t, "worker busy", func() bool { return r.Stats()[0].InFlight == 1 })
+	for i := 0; i < 1000; i++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	waitFor(t, "overflow counted", func() bool {
+		s := r.Stats()[0]
+		return s.Overflow == 1000-50 && s.PendingDepth == 50
+	})
+	close(f.block)
+	waitFor(t, "the newest survive", func() bool {
+		items := f.items()
+		return len(items) > 0 && items[len(items)-1].ID == "999"
+	})
+}
+
+func TestSetPeersKeepsQueuedWork(t *testing.T) {
+	a := &fakeTransport{block: make(chan struct{})}
+	b := &fakeTransport{}
+	c := &fakeTransport{}
+	ts := map[string]*fakeTransport{"a": a, "b": b, "c": c}
+	r := New(Options{Config: Config{Workers: 1, BatchingDelay: 0}, Plugins: func(p sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) {
+		return ts[p.Name], nil, nil
+	}})
+	t.Cleanup(func() { ctx, c := context.WithTimeout(context.Background(), time.Second); defer c(); _ = r.Close(ctx) })
+	r.SetPeers([]sdk.Peer{{Name: "a", URL: "u-a"}, {Name: "b", URL: "u-b"}})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionRegister, "0"))
+	waitFor(t, "a busy", func() bool { return r.Stats()[0].InFlight == 1 })
+	for i := 1; i < 5; i++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	waitFor(t, "a has a backlog", func() bool { return r.Stats()[0].PendingDepth >= 3 })
+	r.SetPeers([]sdk.Peer{{Name: "a", URL: "u-a"}, {Name: "c", URL: "u-c"}})
+	close(a.block)
+	waitFor(t, "a's queued work delivered after reload", func() bool { return len(a.items()) == 5 })
+	l(context.Background(), write(registry.ActionRegister, "after"))
+	waitFor(t, "new peer c gets new work", func() bool { return len(c.items()) == 1 })
+	if n := len(b.items()); n != 5 {
+		t.Fatalf("removed peer b got %d items", n)
+	}
+}
+
+func TestCloseDrainsAndLeaksNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	f := &fakeTransport{}
+	r := New(Options{Config: Config{BatchingDelay: 50 * time.Millisecond}, Plugins: func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) { return f, nil, nil }})
+	r.SetPeers([]sdk.Peer{{Name: "p"}, {Name: "q"}})
+	for i := 0; i < 20; i++ {
+		r.Listener()(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.items()); n != 40 {
+		t.Fatalf("close must drain: %d of 40 sent", n)
+	}
+	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}

@@ -1,0 +1,137 @@
+// Package replication is the sending side of peer replication: for every peer, a pipeline with
+// Eureka's three queues — an acceptor queue that only takes writes, a pending stage that keeps the
+// newest task per id in arrival order, and a batch work queue from which workers take whole batches
+// and send them through a transport.
+//
+// The pipeline is pull-based: a batch is cut only when a worker is free, so under load tasks wait
+// in the pending stage, where a newer task for the same instance replaces the older one, and
+// batches grow by themselves. A flush policy decides when a batch may be cut; it is consulted per
+// decision, never per task.
+package replication
+
+import (
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
+)
+
+// Task is one write to replicate to one or more peers. It is immutable once created, so one Task is
+// shared by every peer's pipeline and by retries.
+type Task struct {
+	// ID identifies what the task replaces: a newer task with the same ID supersedes it.
+	ID       string
+	Action   registry.Action
+	App      string
+	Instance string // instance id
+	// Snapshot is the instance as the write left it (nil for Cancel). The registry stores instances
+	// immutably, so this is a shared pointer, not a copy.
+	Snapshot         *registry.Instance
+	LastDirty        int64
+	Status           registry.Status
+	OverriddenStatus registry.Status
+	// Accepted and Expires are epoch milliseconds.
+	Accepted int64
+	Expires  int64
+	// Span is the span context of the write's request; it becomes the item's traceparent.
+	Span trace.SpanContext
+	// Payload is a custom action's data.
+	Payload []byte
+}
+
+// taskPrefix is Eureka's task id prefix per action.
+func taskPrefix(a registry.Action) string {
+	switch a {
+	case registry.ActionRegister:
+		return "register#"
+	case registry.ActionHeartbeat:
+		return "heartbeat#"
+	case registry.ActionCancel:
+		return "cancel#"
+	case registry.ActionStatusUpdate:
+		return "statusUpdate#"
+	case registry.ActionDeleteStatusOverride:
+		return "deleteStatusOverride#"
+	}
+	return string(a) + "#"
+}
+
+// TaskID returns the task id of an action on an instance, e.g. "heartbeat#ORDERS/i-1".
+func TaskID(a registry.Action, app, id string) string { return taskPrefix(a) + app + "/" + id }
+
+// NewTask builds a task from an accepted write. Register and heartbeat tasks live for the
+// instance's renewal interval (a newer heartbeat will come anyway); others for maxTime.
+func NewTask(w registry.Write, span trace.SpanContext, nowMs int64, maxTime time.Duration) *Task {
+	t := &Task{
+		ID:               TaskID(w.Action, w.App, w.ID),
+		Action:           w.Action,
+		App:              w.App,
+		Instance:         w.ID,
+		Snapshot:         w.Instance,
+		LastDirty:        w.LastDirtyTimestamp,
+		Status:           w.Status,
+		OverriddenStatus: w.OverriddenStatus,
+		Accepted:         nowMs,
+		Span:             span,
+	}
+	life := maxTime
+	if (w.Action == registry.ActionRegister || w.Action == registry.ActionHeartbeat) && w.Instance != nil {
+		life = registry.RenewalInterval(w.Instance)
+	}
+	t.Expires = nowMs + life.Milliseconds()
+	return t
+}
+
+func (t *Task) expired(nowMs int64) bool { return nowMs >= t.Expires }
+
+// size is a rough byte size of the task on the wire, for flush policies that look at bytes.
+func (t *Task) size() int64 {
+	n := int64(96 + len(t.App) + len(t.Instance) + len(t.Payload))
+	if t.Action == registry.ActionRegister {
+		n += 900
+	}
+	return n
+}
+
+// item converts the task to its wire form; encode turns an instance into bare Eureka JSON.
+func (t *Task) item(encode func(*registry.Instance) []byte) sdk.Item {
+	it := sdk.Item{
+		Action:             sdk.Action(t.Action),
+		App:                t.App,
+		ID:                 t.Instance,
+		LastDirtyTimestamp: t.LastDirty,
+		Status:             string(t.Status),
+		OverriddenStatus:   string(t.OverriddenStatus),
+		Payload:            t.Payload,
+	}
+	switch t.Action {
+	case registry.ActionRegister:
+		if t.Snapshot != nil && encode != nil {
+			it.Instance = encode(t.Snapshot)
+		}
+		it.OverriddenStatus = "" // Eureka's sender leaves it out of a Register item
+	case registry.ActionCancel:
+		it.LastDirtyTimestamp, it.Status, it.OverriddenStatus = 0, "", ""
+	case registry.ActionStatusUpdate, registry.ActionDeleteStatusOverride:
+		it.OverriddenStatus = ""
+	}
+	if it.OverriddenStatus == string(registry.StatusUnknown) {
+		it.OverriddenStatus = ""
+	}
+	if t.Span.IsValid() {
+		it.TraceParent = traceParent(t.Span)
+	}
+	return it
+}
+
+// traceParent formats a W3C traceparent header value.
+func traceParent(sc trace.SpanContext) string {
+	tid, sid := sc.TraceID(), sc.SpanID()
+	flags := "00"
+	if sc.IsSampled() {
+		flags = "01"
+	}
+	return "00-" + tid.String() + "-" + sid.String() + "-" + flags
+}

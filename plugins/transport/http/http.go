@@ -1,0 +1,168 @@
+// Package httptransport is herald's built-in "http" transport: it carries a batch to a peer as
+// Eureka's POST {base}/peerreplication/batch (a ReplicationList) and reads the per-item answers
+// (a ReplicationListResponse), so herald peers with herald and with Eureka servers alike.
+//
+// Failures are classified as Eureka's ReplicationTaskProcessor does: 503 and read timeouts are
+// congestion, connection failures are transient, anything else is permanent.
+package httptransport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/eurekawire"
+)
+
+// Options configures the transport. Zero values take Eureka's defaults.
+type Options struct {
+	// ConnectTimeout bounds dialing a peer [peerNodeConnectTimeoutMs, 1 s].
+	ConnectTimeout time.Duration
+	// ReadTimeout bounds waiting for a peer's answer [peerNodeReadTimeoutMs, 5 s].
+	ReadTimeout time.Duration
+	// MaxConnsPerHost bounds connections to one peer (default 500, as Eureka).
+	MaxConnsPerHost int
+	// IdleTimeout closes idle connections (default 30 s).
+	IdleTimeout time.Duration
+	// Compress gzips request bodies [enableReplicatedRequestCompression, false].
+	Compress bool
+	// NodeID is sent as DiscoveryIdentity-Id.
+	NodeID string
+	// MaxResponseBytes bounds a peer's answer (default 64 MiB).
+	MaxResponseBytes int64
+}
+
+// Transport sends batches over HTTP. It is safe for concurrent use; connections are kept alive and
+// shared by all sends to a peer.
+type Transport struct {
+	opts   Options
+	client *http.Client
+	bufs   sync.Pool
+}
+
+// New returns a Transport.
+func New(o Options) *Transport {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 5 * time.Second
+	}
+	if o.MaxConnsPerHost <= 0 {
+		o.MaxConnsPerHost = 500
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 64 << 20
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          o.MaxConnsPerHost,
+		MaxIdleConnsPerHost:   o.MaxConnsPerHost,
+		MaxConnsPerHost:       o.MaxConnsPerHost,
+		IdleConnTimeout:       o.IdleTimeout,
+		ResponseHeaderTimeout: o.ReadTimeout,
+		// Bodies are small and already compact; Go's transparent gzip is kept for answers.
+	}
+	return &Transport{opts: o, client: &http.Client{Transport: tr}}
+}
+
+// BatchURL returns the batch endpoint under a peer's Eureka base URL.
+func BatchURL(base string) string {
+	return strings.TrimRight(base, "/") + "/peerreplication/batch/"
+}
+
+// Send implements sdk.Transport.
+func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([]sdk.ItemResult, error) {
+	buf, _ := t.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	defer t.bufs.Put(buf)
+	body := eurekawire.AppendReplicationList(buf.AvailableBuffer(), batch.Items)
+	if t.opts.Compress {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = z.Bytes()
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.opts.ConnectTimeout+t.opts.ReadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, BatchURL(peer.URL), bytes.NewReader(body))
+	if err != nil {
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	h.Set("DiscoveryIdentity-Name", "DefaultServer")
+	h.Set("DiscoveryIdentity-Version", "1.0")
+	if t.opts.NodeID != "" {
+		h.Set("DiscoveryIdentity-Id", t.opts.NodeID)
+	}
+	if t.opts.Compress {
+		h.Set("Content-Encoding", "gzip")
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, classify(peer, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
+	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: 503 Service Unavailable", peer.Name))
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch answered %s", peer.Name, resp.Status))
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, t.opts.MaxResponseBytes))
+	if err != nil {
+		return nil, classify(peer, err)
+	}
+	results, err := eurekawire.DecodeReplicationListResponse(data)
+	if err != nil {
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
+	}
+	if len(results) != len(batch.Items) {
+		// Eureka's sender ignores such an answer; herald treats it as a failed batch.
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %d answers for %d items", peer.Name, len(results), len(batch.Items)))
+	}
+	return results, nil
+}
+
+// classify maps a transport error as Eureka does: a read timeout means the peer is overloaded
+// (congestion: back off longer, do not hammer it), any other network failure is transient.
+func classify(peer sdk.Peer, err error) error {
+	wrapped := fmt.Errorf("peer %s: %w", peer.Name, err)
+	if errors.Is(err, context.Canceled) || isDial(err) {
+		return sdk.Fail(sdk.Transient, wrapped)
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return sdk.Fail(sdk.Congestion, wrapped)
+	}
+	return sdk.Fail(sdk.Transient, wrapped)
+}
+
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// CloseIdleConnections closes kept-alive connections (on peer removal and shutdown).
+func (t *Transport) CloseIdleConnections() { t.client.CloseIdleConnections() }
