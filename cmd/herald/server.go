@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -218,5 +217,3 @@ func startNode(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev
 	}
 	return &runningNode{Node: n}, nil
 }
-
-var errUsage = errors.New("usage")

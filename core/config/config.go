@@ -191,7 +191,7 @@ func Default() *Config {
 			AntiEntropy:        AntiEntropyConfig{Enabled: true, Interval: 30 * time.Second},
 		},
 		Replication: ReplicationConfig{
-			Transport: "http", FlushPolicy: "size-or-age", MaxBatchSize: 250, BatchingDelay: 500 * time.Millisecond,
+			Transport: "http", FlushPolicy: "size-or-age", MaxBatchSize: 250, BatchingDelay: time.Millisecond,
 			MaxBufferSize: 10000, Workers: 20, CongestionRetryDelay: time.Second,
 			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
 			MaxTimeForReplication: 30 * time.Second, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second,

@@ -24,7 +24,6 @@ func splitKey(key string) []string { return strings.Split(key, ".") }
 func joinInternal(p []string) string {
 	return strings.Join(p, delim)
 }
-func display(internal string) string { return strings.ReplaceAll(internal, delim, ".") }
 
 // Error is a configuration error at a position.
 type Error struct {

@@ -189,6 +189,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Registry returns the node's registry (tests and embedding programs use it).
 func (n *Node) Registry() *registry.Registry { return n.reg }
 
+// Replicator returns the node's replication pipeline (nil when it has none).
+func (n *Node) Replicator() Replicator { return n.repl }
+
 // Cluster returns the node's cluster.
 func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 

@@ -56,11 +56,6 @@ func (l *lease) isExpired(nowMs, additionalMs int64) bool {
 	return l.eviction > 0 || nowMs > l.lastUpdate+l.durationMs+additionalMs
 }
 
-// expiredFor is how long ago the lease expired (≤ 0 when it has not).
-func (l *lease) expiredFor(nowMs int64) int64 {
-	return nowMs - (l.lastUpdate + l.durationMs)
-}
-
 // decorate returns a copy of the stored instance with the lease part rebuilt as Eureka shows it.
 func (l *lease) decorate(selfID string) *Instance {
 	c := *l.inst

@@ -129,7 +129,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 		sdktrace.WithSampler(sampler),
 		// A batch span links to every task it carries; Eureka's batches hold up to 250 tasks, and
 		// the SDK's default of 128 links would silently drop the rest.
-		sdktrace.WithSpanLimits(spanLimits()),
+		sdktrace.WithRawSpanLimits(spanLimits()),
 	)
 	return &Provider{tp: tp, sdk: tp, propagator: Propagator}, nil
 }

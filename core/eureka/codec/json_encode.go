@@ -125,7 +125,7 @@ func appendInstanceJSON(dst []byte, i *registry.Instance, o Options) []byte {
 	dst = appendDCIJSON(dst, i.DataCenterInfo, o)
 	if !o.Compact {
 		key("leaseInfo")
-		l := i.LeaseInfo
+		l := leaseDefaults(i.LeaseInfo)
 		dst = append(dst, `{"renewalIntervalInSecs":`...)
 		dst = strconv.AppendInt(dst, int64(l.RenewalIntervalSecs), 10)
 		dst = append(dst, `,"durationInSecs":`...)
@@ -299,4 +299,15 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// leaseDefaults fills the interval and duration a client left out, as Eureka's parser does.
+func leaseDefaults(l registry.LeaseInfo) registry.LeaseInfo {
+	if l.RenewalIntervalSecs <= 0 {
+		l.RenewalIntervalSecs = 30
+	}
+	if l.DurationSecs <= 0 {
+		l.DurationSecs = 90
+	}
+	return l
 }

@@ -92,7 +92,7 @@ func appendInstanceXML(dst []byte, i *registry.Instance, o Options, _ string) []
 	}
 	dst = append(dst, "</dataCenterInfo>"...)
 	if !o.Compact {
-		l := i.LeaseInfo
+		l := leaseDefaults(i.LeaseInfo)
 		dst = append(dst, "<leaseInfo>"...)
 		dst = appendElem(dst, "renewalIntervalInSecs", strconv.Itoa(l.RenewalIntervalSecs))
 		dst = appendElem(dst, "durationInSecs", strconv.Itoa(l.DurationSecs))

@@ -1,0 +1,251 @@
+package main
+
+// Replication benchmarks: three nodes in this process, talking real HTTP on 127.0.0.1.
+//
+//	go test ./cmd/herald -run '^$' -bench 'Propagation|Replicated' -benchtime 1x
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	"github.com/heraldhq/herald/core/registry"
+)
+
+// benchCluster starts n nodes in-process with the given overrides on top of test defaults.
+func benchCluster(b *testing.B, n int, sets ...string) []*runningNode {
+	b.Helper()
+	ports := e2e.FreePorts(b, n)
+	var urls []string
+	for _, p := range ports {
+		urls = append(urls, urlOf(p))
+	}
+	var nodes []*runningNode
+	for i, p := range ports {
+		cfg, err := loadConfig("", nil, append([]string{
+			"node.port=" + strconv.Itoa(p),
+			"node.name=bench-" + strconv.Itoa(i),
+			"cluster.peers=" + strings.Join(urls, ","),
+			"cluster.startup_sync.retries=0",
+			"cluster.startup_sync.wait_when_empty=0s",
+			"log.level=error",
+		}, sets...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rn, err := startNode(context.Background(), cfg, hclog.NewNullLogger(), true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, rn)
+	}
+	b.Cleanup(func() {
+		for _, rn := range nodes {
+			_ = rn.Stop(context.Background())
+		}
+	})
+	return nodes
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}, Timeout: 10 * time.Second}
+
+func post(url string, body []byte) (int, error) {
+	resp, err := benchClient.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func put(url string) (int, error) {
+	req, _ := http.NewRequest(http.MethodPut, url, nil)
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// BenchmarkPropagation measures the time from the 204 of a register at node A to its apply at
+// node B, at a fixed rate of client writes spread over A, for several batching delays.
+func BenchmarkPropagation(b *testing.B) {
+	for _, delay := range []string{"0s", "1ms", "5ms", "500ms"} {
+		for _, rate := range []int{1000, 4000} {
+			b.Run(fmt.Sprintf("delay=%s/rate=%d", delay, rate), func(b *testing.B) {
+				nodes := benchCluster(b, 2, "replication.batching_delay="+delay)
+				a, bn := nodes[0], nodes[1]
+				var mu sync.Mutex
+				arrived := map[string]time.Time{}
+				bn.Registry().Subscribe(func(_ context.Context, w registry.Write) {
+					if w.Origin == registry.FromPeer && w.Action == registry.ActionRegister {
+						now := time.Now()
+						mu.Lock()
+						arrived[w.ID] = now
+						mu.Unlock()
+					}
+				})
+				const dur = 2 * time.Second
+				total := int(float64(rate) * dur.Seconds())
+				acked := make([]time.Time, total)
+				var wg sync.WaitGroup
+				start := time.Now()
+				interval := time.Second / time.Duration(rate)
+				sem := make(chan struct{}, 64)
+				b.ResetTimer()
+				for i := 0; i < total; i++ {
+					if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+						time.Sleep(d)
+					}
+					sem <- struct{}{}
+					wg.Add(1)
+					go func(i int) {
+						defer wg.Done()
+						defer func() { <-sem }()
+						id := "p-" + strconv.Itoa(i)
+						if code, err := post(a.URL()+"apps/PROP", e2e.InstanceJSON("PROP", id, 1000, "UP", nil)); err == nil && code == 204 {
+							acked[i] = time.Now()
+						}
+					}(i)
+				}
+				wg.Wait()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					mu.Lock()
+					n := len(arrived)
+					mu.Unlock()
+					if n >= total || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				b.StopTimer()
+				var lat []time.Duration
+				mu.Lock()
+				for i, t := range acked {
+					if at, ok := arrived["p-"+strconv.Itoa(i)]; ok && !t.IsZero() {
+						lat = append(lat, max(0, at.Sub(t)))
+					}
+				}
+				mu.Unlock()
+				st := a.Replicator().Stats()
+				var batches, items int64
+				for _, s := range st {
+					batches += s.Batches
+					items += s.Items
+				}
+				b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(len(lat))/float64(total), "delivered")
+				if batches > 0 {
+					b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkReplicatedWrites measures client writes per second that are fully replicated to the
+// two other nodes: registers and heartbeats spread over three nodes by 64 keep-alive connections.
+// The clock stops when every peer has applied every write.
+func BenchmarkReplicatedWrites(b *testing.B) {
+	for _, delay := range []string{"0s", "1ms", "5ms"} {
+		b.Run("delay="+delay, func(b *testing.B) { replicatedWrites(b, delay) })
+	}
+}
+
+func replicatedWrites(b *testing.B, delay string) {
+	nodes := benchCluster(b, 3, "replication.batching_delay="+delay)
+	const instances = 3000
+	// Register the instances heartbeats will renew (not timed).
+	for i := 0; i < instances; i++ {
+		n := nodes[i%3]
+		if code, err := post(n.URL()+"apps/LOAD", e2e.InstanceJSON("LOAD", "h-"+strconv.Itoa(i), 1000, "UP", nil)); err != nil || code != 204 {
+			b.Fatalf("register: %d %v", code, err)
+		}
+	}
+	peerWrites := func() int64 {
+		var sum int64
+		for _, n := range nodes {
+			sum += n.Registry().Stats().ReplicatedWrites
+		}
+		return sum
+	}
+	base := peerWrites()
+	total := 30000
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := 0; c < 64; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				n := nodes[i%3]
+				var code int
+				var err error
+				if i%2 == 0 {
+					code, err = post(n.URL()+"apps/LOAD", e2e.InstanceJSON("LOAD", "w-"+strconv.Itoa(i), 1000, "UP", nil))
+				} else {
+					code, err = put(n.URL() + "apps/LOAD/h-" + strconv.Itoa(i%instances) + "?status=UP&lastDirtyTimestamp=1000")
+				}
+				if err != nil || (code != 204 && code != 200) {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	clientDone := time.Since(start)
+	want := base + int64(2*(total-int(failed.Load())))
+	deadline := time.Now().Add(60 * time.Second)
+	for peerWrites() < want && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	got := peerWrites() - base
+	var batches, items int64
+	for _, n := range nodes {
+		for _, s := range n.Replicator().Stats() {
+			batches += s.Batches
+			items += s.Items
+		}
+	}
+	b.ReportMetric(float64(total)/el.Seconds(), "replicated-writes/s")
+	b.ReportMetric(float64(total)/clientDone.Seconds(), "acked-writes/s")
+	b.ReportMetric(float64(got)/float64(2*total), "delivered")
+	b.ReportMetric(float64(failed.Load()), "failed")
+	if batches > 0 {
+		b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
+	}
+}
