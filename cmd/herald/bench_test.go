@@ -21,7 +21,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/eurekawire"
 )
 
 // benchCluster starts n nodes in-process with the given overrides on top of test defaults.
@@ -94,7 +97,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // node B, at a fixed rate of client writes spread over A, for several batching delays.
 func BenchmarkPropagation(b *testing.B) {
 	for _, delay := range []string{"0s", "1ms", "5ms", "500ms"} {
-		for _, rate := range []int{1000, 4000} {
+		for _, rate := range []int{1000, 4000, 8000} {
 			b.Run(fmt.Sprintf("delay=%s/rate=%d", delay, rate), func(b *testing.B) {
 				nodes := benchCluster(b, 2, "replication.batching_delay="+delay)
 				a, bn := nodes[0], nodes[1]
@@ -245,7 +248,23 @@ func replicatedWrites(b *testing.B, delay string) {
 	b.ReportMetric(float64(total)/clientDone.Seconds(), "acked-writes/s")
 	b.ReportMetric(float64(got)/float64(2*total), "delivered")
 	b.ReportMetric(float64(failed.Load()), "failed")
+	// Wire bytes per task: the replication batch body divided by its items, for a batch of the
+	// registers and heartbeats this benchmark sends, as the http transport encodes it.
+	b.ReportMetric(bytesPerTask(b), "wire-bytes/task")
 	if batches > 0 {
 		b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
 	}
+}
+
+func bytesPerTask(b *testing.B) float64 {
+	inst, err := codec.DecodeInstance(e2e.InstanceJSON("LOAD", "w-1", 1000, "UP", nil), codec.JSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := codec.AppendInstanceBare(nil, inst)
+	items := []sdk.Item{
+		{Action: sdk.ActionRegister, App: "LOAD", ID: "w-1", LastDirtyTimestamp: 1000, Status: "UP", Instance: bare},
+		{Action: sdk.ActionHeartbeat, App: "LOAD", ID: "h-1", LastDirtyTimestamp: 1000, Status: "UP"},
+	}
+	return float64(len(eurekawire.AppendReplicationList(nil, items))) / float64(len(items))
 }
