@@ -498,16 +498,7 @@ func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, l
 			l.serviceUp = now
 		}
 		r.setOverride(id, s, now)
-		c := *l.inst
-		c.OverriddenStatus = s
-		c.Status = s
-		if lastDirty > c.LastDirtyTimestamp {
-			c.LastDirtyTimestamp = lastDirty
-		}
-		c.ActionType = ActionModified
-		c.LastUpdatedTimestamp = now
-		r.replaceLocked(l, &c, now)
-		changes = append(changes, changeOf(&c))
+		changes = append(changes, r.setStatusLocked(l, s, s, lastDirty, now))
 	}
 	stored := l.inst
 	r.mu.Unlock()
@@ -533,16 +524,7 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 	r.touch(l, now)
 	var changes []Change
 	if r.removeOverride(id) {
-		c := *l.inst
-		c.OverriddenStatus = StatusUnknown
-		c.Status = s
-		if lastDirty > c.LastDirtyTimestamp {
-			c.LastDirtyTimestamp = lastDirty
-		}
-		c.ActionType = ActionModified
-		c.LastUpdatedTimestamp = now
-		r.replaceLocked(l, &c, now)
-		changes = append(changes, changeOf(&c))
+		changes = append(changes, r.setStatusLocked(l, s, StatusUnknown, lastDirty, now))
 	}
 	stored := l.inst
 	r.mu.Unlock()
@@ -550,6 +532,22 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: StatusUnknown,
 		Origin: origin}, changes...)
 	return true
+}
+
+// setStatusLocked stores a copy of the instance with a new status and override, adopting the
+// caller's lastDirtyTimestamp only when it is newer (Eureka's status endpoints), and records the
+// change as MODIFIED for deltas.
+func (r *Registry) setStatusLocked(l *lease, status, overridden Status, lastDirty, now int64) Change {
+	c := *l.inst
+	c.Status = status
+	c.OverriddenStatus = overridden
+	if lastDirty > c.LastDirtyTimestamp {
+		c.LastDirtyTimestamp = lastDirty
+	}
+	c.ActionType = ActionModified
+	c.LastUpdatedTimestamp = now
+	r.replaceLocked(l, &c, now)
+	return changeOf(&c)
 }
 
 // replaceLocked stores a changed copy of a lease's instance and records the change for deltas.

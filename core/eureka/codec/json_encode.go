@@ -202,17 +202,8 @@ func appendDCIJSON(dst []byte, d registry.DataCenterInfo, o Options) []byte {
 	dst = append(dst, `,"name":`...)
 	dst = appendString(dst, d.Name)
 	if d.Name == "Amazon" || len(d.Metadata) > 0 {
-		md := d.Metadata
-		if o.Compact {
-			md = map[string]string{}
-			for k, v := range d.Metadata {
-				if compactAmazonKeys[k] {
-					md[k] = v
-				}
-			}
-		}
 		dst = append(dst, `,"metadata":`...)
-		dst = appendMapJSON(dst, md, false)
+		dst = appendMapJSON(dst, dcMetadata(d, o), false)
 	}
 	return append(dst, '}')
 }
@@ -310,4 +301,18 @@ func leaseDefaults(l registry.LeaseInfo) registry.LeaseInfo {
 		l.DurationSecs = 90
 	}
 	return l
+}
+
+// dcMetadata is the data-center metadata to write: all of it, or the compact subset.
+func dcMetadata(d registry.DataCenterInfo, o Options) map[string]string {
+	if !o.Compact {
+		return d.Metadata
+	}
+	md := map[string]string{}
+	for k, v := range d.Metadata {
+		if compactAmazonKeys[k] {
+			md[k] = v
+		}
+	}
+	return md
 }

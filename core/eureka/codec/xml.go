@@ -79,16 +79,7 @@ func appendInstanceXML(dst []byte, i *registry.Instance, o Options, _ string) []
 	dst = append(dst, `">`...)
 	dst = appendElem(dst, "name", i.DataCenterInfo.Name)
 	if i.DataCenterInfo.Name == "Amazon" || len(i.DataCenterInfo.Metadata) > 0 {
-		md := i.DataCenterInfo.Metadata
-		if o.Compact {
-			md = map[string]string{}
-			for k, v := range i.DataCenterInfo.Metadata {
-				if compactAmazonKeys[k] {
-					md[k] = v
-				}
-			}
-		}
-		dst = appendMapXML(dst, md, false)
+		dst = appendMapXML(dst, dcMetadata(i.DataCenterInfo, o), false)
 	}
 	dst = append(dst, "</dataCenterInfo>"...)
 	if !o.Compact {
