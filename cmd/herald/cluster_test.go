@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,35 @@ func TestThreeNodeReplication(t *testing.T) {
 			if got := metric(t, n, `herald_registry_writes_total{origin="peer"}`) - before[i]; got != want {
 				t.Errorf("%s applied %v replicated writes, want %v", n.Name, got, want)
 			}
+		}
+	})
+	t.Run("metrics move under a small load", func(t *testing.T) {
+		peerB := fmt.Sprintf(`peer="%s"`, b.URL())
+		sent := func() float64 {
+			return metric(t, a, `herald_replication_batches_total{`+peerB+`,result="success"}`)
+		}
+		before, acceptedBefore := sent(), metric(t, a, `herald_replication_tasks_accepted_total{`+peerB+`}`)
+		for i := 0; i < 20; i++ {
+			register(t, a, "METRICS", fmt.Sprint("m", i), 1000, nil)
+		}
+		visibleOn(t, "METRICS", "m19", b, c)
+		eventually(t, "batch counters", func() error {
+			if sent() <= before {
+				return fmt.Errorf("no successful batch to B counted")
+			}
+			return nil
+		})
+		if got := metric(t, a, `herald_replication_tasks_accepted_total{`+peerB+`}`) - acceptedBefore; got != 20 {
+			t.Errorf("accepted %v tasks for B, want 20", got)
+		}
+		if metric(t, a, `herald_replication_batch_size_count{`+peerB+`}`) < 1 || metric(t, a, `herald_replication_send_seconds_count{`+peerB+`}`) < 1 {
+			t.Error("batch size and send latency histograms must count the sends")
+		}
+		if metric(t, b, "herald_registry_instances") < 20 || metric(t, b, "herald_registry_apps") < 1 {
+			t.Error("registry size on B")
+		}
+		if v := metric(t, a, `herald_replication_queue_depth{`+peerB+`,stage="pending"}`); v < 0 {
+			t.Error("queue depth")
 		}
 	})
 	t.Run("cancel at B is gone at A and C", func(t *testing.T) {
@@ -467,5 +497,44 @@ func TestPartitionHeals(t *testing.T) {
 	goneFrom(t, "P", "before", c)
 	e2e.Eventually(t, 20*time.Second, func() error {
 		return sameRegistries([]*e2e.Node{a, b, c}, map[string]bool{"P/during-a": true, "P/during-c": true})
+	})
+}
+
+func TestSIGHUPReloadsPeers(t *testing.T) {
+	ports := e2e.FreePorts(t, 3)
+	all := []string{urlOf(ports[0]), urlOf(ports[1]), urlOf(ports[2])}
+	noAE := "cluster {\n  anti_entropy { enabled = false }\n}\n"
+	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], all[:2], noAE))
+	b := e2e.NewNode(t, heraldBin, "b", ports[1], clusterHCL(ports[1], all, noAE))
+	c := e2e.NewNode(t, heraldBin, "c", ports[2], clusterHCL(ports[2], all, noAE))
+	for _, n := range []*e2e.Node{a, b, c} {
+		n.Start()
+	}
+	register(t, a, "HUP", "before", 1000, nil)
+	visibleOn(t, "HUP", "before", b)
+	time.Sleep(300 * time.Millisecond)
+	if _, ok, _ := instance(t, c, "HUP", "before"); ok {
+		t.Fatal("A does not list C yet, so C must not get A's writes")
+	}
+	a.Rewrite(clusterHCL(ports[0], all, noAE))
+	a.Signal(syscall.SIGHUP)
+	eventually(t, "A replicates to C after SIGHUP", func() error {
+		register(t, a, "HUP", "after", 1000, nil)
+		if _, ok, err := instance(t, c, "HUP", "after"); err != nil || !ok {
+			return fmt.Errorf("not yet (%v)", err)
+		}
+		return nil
+	})
+	visibleOn(t, "HUP", "after", b)
+	// A bad file on SIGHUP is refused and the node keeps running with its peers.
+	a.Rewrite("node {\n  port = \"x\"\n}\n")
+	a.Signal(syscall.SIGHUP)
+	register(t, a, "HUP", "still", 1000, nil)
+	visibleOn(t, "HUP", "still", b, c)
+	eventually(t, "the refusal is logged with file and key", func() error {
+		if !strings.Contains(a.Logs(), "node.port") {
+			return fmt.Errorf("logs: %s", a.Logs())
+		}
+		return nil
 	})
 }

@@ -198,11 +198,20 @@ func nodeConfig(cfg *config.Config) node.Config {
 
 // startNode builds and starts a node with the plugins the configuration selects.
 func startNode(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool) (*runningNode, error) {
+	return startNodeWith(ctx, cfg, logger, dev, nil)
+}
+
+// startNodeWith is startNode with a last word on the node's configuration (tests set a span
+// exporter there).
+func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool, mutate func(*node.Config)) (*runningNode, error) {
 	deps, cleanup, err := buildDeps(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	ncfg := nodeConfig(cfg)
+	if mutate != nil {
+		mutate(&ncfg)
+	}
 	n, err := node.New(ctx, ncfg, deps)
 	if err != nil {
 		cleanup()

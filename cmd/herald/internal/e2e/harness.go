@@ -171,6 +171,23 @@ func (n *Node) signal(sig syscall.Signal) {
 	}
 }
 
+// Signal sends sig to the node process.
+func (n *Node) Signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		_ = n.cmd.Process.Signal(sig)
+	}
+}
+
+// Rewrite replaces the node's configuration file (for reload tests).
+func (n *Node) Rewrite(hcl string) {
+	n.t.Helper()
+	if err := os.WriteFile(n.Config, []byte(hcl), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
 // Pid returns the node's process id (0 when not running).
 func (n *Node) Pid() int {
 	n.mu.Lock()

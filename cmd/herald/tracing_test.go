@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	"github.com/heraldhq/herald/core/node"
+)
+
+func attr(s sdktrace.ReadOnlySpan, key string) string {
+	for _, kv := range s.Attributes() {
+		if string(kv.Key) == key {
+			return kv.Value.String()
+		}
+	}
+	return ""
+}
+
+func hasEvent(s sdktrace.ReadOnlySpan, name string) bool {
+	for _, e := range s.Events() {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// tracedPair starts two in-process nodes, each exporting its spans to its own in-memory exporter.
+func tracedPair(t *testing.T, sets ...string) ([]*runningNode, []*tracetest.InMemoryExporter) {
+	t.Helper()
+	ports := e2e.FreePorts(t, 2)
+	urls := []string{urlOf(ports[0]), urlOf(ports[1])}
+	var nodes []*runningNode
+	var exps []*tracetest.InMemoryExporter
+	for i, p := range ports {
+		cfg, err := loadConfig("", nil, append([]string{
+			"node.port=" + strconv.Itoa(p), "node.name=node-" + strconv.Itoa(i),
+			"cluster.peers=" + strings.Join(urls, ","), "cluster.startup_sync.retries=0",
+			"cluster.startup_sync.wait_when_empty=0s", "response_cache.use_read_only=false",
+			"telemetry.tracing.enabled=true", "log.level=error",
+		}, sets...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := tracetest.NewInMemoryExporter()
+		rn, err := startNodeWith(context.Background(), cfg, hclog.NewNullLogger(), true, func(c *node.Config) {
+			c.Telemetry.Exporter = exp
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rn.Stop(context.Background()) })
+		nodes = append(nodes, rn)
+		exps = append(exps, exp)
+	}
+	return nodes, exps
+}
+
+func spansOf(t *testing.T, n *runningNode, exp *tracetest.InMemoryExporter) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	if err := n.Telemetry().ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return exp.GetSpans().Snapshots()
+}
+
+// A registration at A produces one trace: A's HTTP server span, under it A's task span for peer B
+// (enqueued, batched, acked), a batch span linked to that task span, and on B the apply span as a
+// child of A's task span.
+func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
+	nodes, exps := tracedPair(t)
+	a, b := nodes[0], nodes[1]
+	register(t, &e2e.Node{Name: "a", Port: portOf(a)}, "TRACED", "t1", 1000, nil)
+	e2e.Eventually(t, 10*time.Second, func() error {
+		if _, ok := b.Registry().Instance("TRACED", "t1"); !ok {
+			return fmt.Errorf("not replicated yet")
+		}
+		return nil
+	})
+	var task, batch, server, apply sdktrace.ReadOnlySpan
+	e2e.Eventually(t, 10*time.Second, func() error {
+		for _, s := range spansOf(t, a, exps[0]) {
+			switch {
+			case s.Name() == "replicate Register" && attr(s, "herald.instance_id") == "t1":
+				task = s
+			case s.Name() == "send batch":
+				batch = s
+			case strings.HasPrefix(s.Name(), "POST ") && strings.Contains(s.Name(), "/apps/{app}"):
+				server = s
+			}
+		}
+		for _, s := range spansOf(t, b, exps[1]) {
+			if s.Name() == "replication.apply Register" && attr(s, "herald.instance_id") == "t1" {
+				apply = s
+			}
+		}
+		if task == nil || batch == nil || server == nil || apply == nil || !hasEvent(task, "acked") {
+			return fmt.Errorf("task=%v batch=%v server=%v apply=%v", task != nil, batch != nil, server != nil, apply != nil)
+		}
+		return nil
+	})
+	if task.Parent().SpanID() != server.SpanContext().SpanID() || task.SpanContext().TraceID() != server.SpanContext().TraceID() {
+		t.Fatal("the task span must be a child of the client request's server span")
+	}
+	for _, ev := range []string{"enqueued", "batched", "acked"} {
+		if !hasEvent(task, ev) {
+			t.Errorf("task span lacks the %q event", ev)
+		}
+	}
+	if attr(task, "herald.peer") == "" || attr(task, "herald.action") != "Register" || attr(task, "herald.app") != "TRACED" ||
+		attr(task, "herald.task_id") != "register#TRACED/t1" {
+		t.Errorf("task span attributes: %v", task.Attributes())
+	}
+	linked := false
+	for _, l := range batch.Links() {
+		linked = linked || l.SpanContext.SpanID() == task.SpanContext().SpanID()
+	}
+	if !linked || attr(batch, "herald.batch_size") == "" {
+		t.Error("the batch span must link to the task span it carried")
+	}
+	if apply.SpanContext().TraceID() != task.SpanContext().TraceID() || apply.Parent().SpanID() != task.SpanContext().SpanID() {
+		t.Fatalf("the apply span on B must be a child of A's task span: trace %s parent %s, task %s/%s",
+			apply.SpanContext().TraceID(), apply.Parent().SpanID(), task.SpanContext().TraceID(), task.SpanContext().SpanID())
+	}
+}
+
+// A heartbeat superseded by a newer one for the same instance ends its task span with the
+// superseded event.
+func TestSupersededTaskSpan(t *testing.T) {
+	nodes, exps := tracedPair(t, "replication.workers=1", "replication.batching_delay=300ms", "replication.max_batch_size=1000")
+	a := nodes[0]
+	an := &e2e.Node{Name: "a", Port: portOf(a)}
+	register(t, an, "SUP", "s1", 1000, nil)
+	for i := 0; i < 3; i++ {
+		if code, _ := do(t, "PUT", an.URL()+"apps/SUP/s1?status=UP", nil, nil); code != 200 {
+			t.Fatalf("heartbeat %d", code)
+		}
+	}
+	e2e.Eventually(t, 10*time.Second, func() error {
+		n := 0
+		for _, s := range spansOf(t, a, exps[0]) {
+			if s.Name() == "replicate Heartbeat" && hasEvent(s, "superseded") && attr(s, "herald.outcome") == "superseded" {
+				n++
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("%d superseded heartbeat spans", n)
+		}
+		return nil
+	})
+}
+
+func portOf(n *runningNode) int {
+	_, p, _ := strings.Cut(n.Addr(), ":")
+	v, _ := strconv.Atoi(p)
+	return v
+}
