@@ -176,12 +176,21 @@ func BenchmarkPropagation(b *testing.B) {
 // The clock stops when every peer has applied every write.
 func BenchmarkReplicatedWrites(b *testing.B) {
 	for _, delay := range []string{"0s", "1ms", "5ms"} {
-		b.Run("delay="+delay, func(b *testing.B) { replicatedWrites(b, delay) })
+		b.Run("delay="+delay, func(b *testing.B) { replicatedWrites(b, "replication.batching_delay="+delay) })
 	}
 }
 
-func replicatedWrites(b *testing.B, delay string) {
-	nodes := benchCluster(b, 3, "replication.batching_delay="+delay)
+// BenchmarkTransportPlacement compares the http transport in-process with the same transport run
+// as a plugin process over go-plugin (gRPC, mutual TLS), in one run.
+func BenchmarkTransportPlacement(b *testing.B) {
+	b.Run("in-process", func(b *testing.B) { replicatedWrites(b) })
+	b.Run("out-of-process", func(b *testing.B) {
+		replicatedWrites(b, "plugin.transport.http.command="+heraldBin, "plugin.transport.http.args=plugin,serve,transport,http")
+	})
+}
+
+func replicatedWrites(b *testing.B, sets ...string) {
+	nodes := benchCluster(b, 3, sets...)
 	const instances = 3000
 	// Register the instances heartbeats will renew (not timed).
 	for i := 0; i < instances; i++ {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/core/config"
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/node"
+	"github.com/heraldhq/herald/core/pluginhost"
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/core/telemetry"
@@ -51,6 +54,9 @@ func checkPlugins(cfg *config.Config) error {
 	check := func(key, name string, known bool, kind, avail string, path ...string) error {
 		if known {
 			return nil
+		}
+		if pc, ok := cfg.Plugins[kind][name]; ok && pc.Command != "" {
+			return nil // an external plugin
 		}
 		return &config.Error{Pos: cfg.PosOf(path...), Key: key,
 			Msg: fmt.Sprintf("no %s plugin named %q (built in: %s)", kind, name, avail)}
@@ -105,13 +111,81 @@ func peerTuning(cfg *config.Config, p sdk.Peer) (config.PeerTuning, bool) {
 	return config.PeerTuning{}, false
 }
 
+// pluginSpec returns the process to run for a plugin block, or false to run the built-in
+// in-process.
+func pluginSpec(cfg *config.Config, kind, name string) (pluginhost.Spec, bool, error) {
+	pc, ok := cfg.Plugins[kind][name]
+	if !ok || (pc.Command == "" && !pc.OutOfProcess) {
+		return pluginhost.Spec{}, false, nil
+	}
+	spec := pluginhost.Spec{Kind: kind, Name: name, Command: pc.Command, Args: pc.Args, SHA256: pc.SHA256,
+		Config: pc.Config, Source: cfg.PosOf("plugin", kind, name).String(), NodeName: cfg.Node.Name, LogLevel: cfg.Log.Level}
+	for k, v := range pc.Env {
+		spec.Env = append(spec.Env, k+"="+v)
+	}
+	if pc.Command == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return spec, false, fmt.Errorf("%s: cannot find the herald binary to re-execute: %w", spec, err)
+		}
+		spec.Command, spec.Args = self, []string{"plugin", "serve", kind, name}
+	} else if cfg.PluginDir != "" && !strings.ContainsRune(pc.Command, os.PathSeparator) {
+		if p := filepath.Join(cfg.PluginDir, pc.Command); fileExists(p) {
+			spec.Command = p
+		}
+	}
+	return spec, true, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 // buildDeps assembles what the node needs from outside the core: the replication pipeline with the
-// configured transports and flush policies.
-func buildDeps(_ context.Context, cfg *config.Config, logger hclog.Logger) (node.Deps, func(), error) {
+// configured transports and flush policies, in-process or as supervised plugin processes.
+func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (node.Deps, func(), error) {
 	if err := checkPlugins(cfg); err != nil {
 		return node.Deps{}, nil, err
 	}
+	var procs []*pluginhost.Process
+	stopAll := func() {
+		for _, p := range procs {
+			p.Stop()
+		}
+	}
 	transports := map[string]sdk.Transport{}
+	policies := map[string]sdk.FlushPolicy{}
+	names := map[string]map[string]bool{sdk.KindTransport: {cfg.Replication.Transport: true},
+		sdk.KindFlushPolicy: {cfg.Replication.FlushPolicy: true}}
+	for _, pt := range cfg.Replication.Peers {
+		if pt.Transport != "" {
+			names[sdk.KindTransport][pt.Transport] = true
+		}
+		if pt.FlushPolicy != "" {
+			names[sdk.KindFlushPolicy][pt.FlushPolicy] = true
+		}
+	}
+	for kind, set := range names {
+		for name := range set {
+			spec, run, err := pluginSpec(cfg, kind, name)
+			if err != nil {
+				stopAll()
+				return node.Deps{}, nil, err
+			}
+			if !run {
+				continue
+			}
+			p, err := pluginhost.Start(ctx, spec, logger.Named("plugin"))
+			if err != nil {
+				stopAll()
+				return node.Deps{}, nil, err
+			}
+			procs = append(procs, p)
+			if kind == sdk.KindTransport {
+				transports[name] = p.Transport()
+			} else {
+				policies[name] = p.FlushPolicy()
+			}
+		}
+	}
 	transport := func(name string) sdk.Transport {
 		if t, ok := transports[name]; ok {
 			return t
@@ -121,7 +195,7 @@ func buildDeps(_ context.Context, cfg *config.Config, logger hclog.Logger) (node
 		return t
 	}
 	base := replicationConfig(cfg)
-	deps := node.Deps{Logger: logger}
+	deps := node.Deps{Logger: logger, OnStop: stopAll}
 	deps.NewReplicator = func(reg *registry.Registry, tel *telemetry.Provider) (node.Replicator, error) {
 		r := replication.New(replication.Options{
 			Config: base,
@@ -161,6 +235,9 @@ func buildDeps(_ context.Context, cfg *config.Config, logger hclog.Logger) (node
 						c.MaxBatchSize = *pt.MaxBatchSize
 					}
 				}
+				if pol, ok := policies[pname]; ok {
+					return transport(tname), pol, nil
+				}
 				return transport(tname), builtinPolicies[pname](c.MaxBatchSize, c), nil
 			},
 			EncodeInstance: func(i *registry.Instance) []byte { return codec.AppendInstanceBare(nil, i) },
@@ -180,5 +257,5 @@ func buildDeps(_ context.Context, cfg *config.Config, logger hclog.Logger) (node
 		})
 		return r, nil
 	}
-	return deps, func() {}, nil
+	return deps, stopAll, nil
 }

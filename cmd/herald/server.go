@@ -54,7 +54,7 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	logger := newLogger(cfg, stderr)
 	rn, err := startNode(ctx, cfg, logger, false)
 	if err != nil {
-		logger.Error("cannot start", "error", err)
+		fmt.Fprintf(stderr, "herald server: %v\n", err)
 		return 1
 	}
 	hup := make(chan os.Signal, 1)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -371,4 +372,61 @@ func InstanceJSON(app, id string, lastDirty int64, status string, metadata map[s
 		`"dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo","name":"MyOwn"},`+
 		`"leaseInfo":{"renewalIntervalInSecs":30,"durationInSecs":90},"metadata":%s,"vipAddress":%q,`+
 		`"lastDirtyTimestamp":"%d"}}`, id, id, app, status, md, strings.ToLower(app), lastDirty))
+}
+
+// Children returns the pids of the processes whose parent is pid and whose command line contains
+// match (read from /proc; Linux only).
+func Children(pid int, match string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may contain spaces: fields follow the last ')'.
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), match) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// Alive reports whether a process exists (and is not a zombie).
+func Alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// Run runs the node's server command to completion (for start-up failures) and returns its exit
+// code and output.
+func (n *Node) Run(timeout time.Duration) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, n.Bin, "server", "-config", n.Config)
+	cmd.Env = append(os.Environ(), n.Env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+	}
+	return code, string(out)
 }

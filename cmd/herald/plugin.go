@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/heraldhq/herald/plugins/flush/sizeorage"
+	httptransport "github.com/heraldhq/herald/plugins/transport/http"
+	"github.com/heraldhq/herald/sdk"
+)
+
+// servable are the built-in plugins `herald plugin serve KIND NAME` can run as their own process.
+var servable = map[string]map[string]func() sdk.ServeOption{
+	sdk.KindTransport: {
+		"http": func() sdk.ServeOption { return sdk.WithTransport(httptransport.NewPlugin()) },
+	},
+	sdk.KindFlushPolicy: {
+		"size-or-age": func() sdk.ServeOption { return sdk.WithFlushPolicy(sizeorage.New()) },
+	},
+}
+
+// cmdPlugin serves a built-in plugin as a separate process. The plugin host starts it; it is not
+// meant to be run by hand (the go-plugin handshake refuses a terminal).
+func cmdPlugin(args []string, stderr io.Writer) int {
+	if len(args) != 3 || args[0] != "serve" {
+		fmt.Fprintln(stderr, "Usage: herald plugin serve KIND NAME\n\nServes a built-in plugin as its own process; herald's plugin host runs this itself when a\nplugin block sets out_of_process = true. Built in:")
+		for kind, byName := range servable {
+			for name := range byName {
+				fmt.Fprintf(stderr, "  %s %s\n", kind, name)
+			}
+		}
+		return 2
+	}
+	opt, ok := servable[args[1]][args[2]]
+	if !ok {
+		fmt.Fprintf(stderr, "herald plugin serve: no built-in %s plugin named %q\n", args[1], args[2])
+		return 2
+	}
+	sdk.Serve(opt())
+	return 0
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+)
+
+const outOfProcess = `
+plugin "transport" "http" {
+  out_of_process = true
+  config {
+    read_timeout = "2s"
+  }
+}
+plugin "flush_policy" "size-or-age" {
+  out_of_process = true
+  config {
+    batching_delay = "2ms"
+  }
+}
+`
+
+func transportPlugin(t *testing.T, n *e2e.Node) int {
+	t.Helper()
+	var pid int
+	e2e.Eventually(t, 10*time.Second, func() error {
+		pids := e2e.Children(n.Pid(), "plugin serve transport http")
+		if len(pids) != 1 {
+			return fmt.Errorf("%s has %d transport plugin processes", n.Name, len(pids))
+		}
+		pid = pids[0]
+		return nil
+	})
+	return pid
+}
+
+// Replication with the transport and the flush policy as plugin processes: a kill -9 of the
+// transport plugin under load loses no acknowledged write, and a kill -9 of the host leaves no
+// plugin process behind.
+func TestOutOfProcessPlugins(t *testing.T) {
+	nodes := startCluster(t, 3, outOfProcess)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if n := len(e2e.Children(a.Pid(), "plugin serve flush_policy size-or-age")); n != 1 {
+		t.Fatalf("flush policy plugin processes: %d", n)
+	}
+	register(t, a, "OOP", "first", 1000, nil)
+	visibleOn(t, "OOP", "first", b, c)
+
+	l := &load{acked: map[string]bool{}, targets: []*e2e.Node{a}}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go l.run(stop, done)
+	time.Sleep(500 * time.Millisecond)
+	old := transportPlugin(t, a)
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	<-done
+	restarted := transportPlugin(t, a)
+	if restarted == old {
+		t.Fatal("the transport plugin was not restarted")
+	}
+	l.mu.Lock()
+	acked := l.acked
+	l.mu.Unlock()
+	if len(acked) < 50 {
+		t.Fatalf("only %d writes acknowledged", len(acked))
+	}
+	e2e.Eventually(t, 30*time.Second, func() error { return sameRegistries(nodes, acked) })
+	t.Logf("%d acknowledged writes reached both peers across a kill -9 of the transport plugin", len(acked))
+
+	plugins := append(e2e.Children(a.Pid(), "plugin serve"), e2e.Children(a.Pid(), "plugin serve flush_policy")...)
+	a.KillNodeOnly()
+	e2e.Eventually(t, 10*time.Second, func() error {
+		for _, pid := range plugins {
+			if e2e.Alive(pid) {
+				return fmt.Errorf("plugin process %d outlived its host", pid)
+			}
+		}
+		return nil
+	})
+}
+
+func TestPluginErrorsNameTheBlock(t *testing.T) {
+	cases := []struct{ name, hcl, want string }{
+		{"config refused", `plugin "transport" "http" {
+  out_of_process = true
+  config {
+    read_timeout = 5
+  }
+}`, `plugin "transport" "http" (`},
+		{"missing binary", `plugin "transport" "custom" {
+  command = "/nonexistent/herald-transport-custom"
+}
+replication {
+  transport = "custom"
+}`, `command "/nonexistent/herald-transport-custom" not found`},
+		{"bad checksum", `plugin "transport" "http" {
+  command = "` + heraldBin + `"
+  args    = ["plugin", "serve", "transport", "http"]
+  sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
+}`, "checksum mismatch"},
+		{"not a plugin", `plugin "transport" "custom" {
+  command = "/bin/true"
+}
+replication {
+  transport = "custom"
+}`, "cannot start"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			port := e2e.FreePorts(t, 1)[0]
+			n := e2e.NewNode(t, heraldBin, "n", port, clusterHCL(port, nil, c.hcl))
+			code, out := n.Run(15 * time.Second)
+			if code == 0 {
+				t.Fatalf("the node started despite a bad plugin block:\n%s", out)
+			}
+			if !contains(out, c.want) || !contains(out, ".hcl:") {
+				t.Fatalf("error does not say %q with the block's file and line:\n%s", c.want, out)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

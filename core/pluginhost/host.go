@@ -1,0 +1,333 @@
+// Package pluginhost runs herald's plugins as processes over go-plugin (gRPC, mutual TLS) and
+// supervises them: a plugin that dies is noticed at once and restarted with backoff, and the calls
+// it was serving fail as transient errors, so the replication pipeline puts their batches back at
+// the front of the pending stage and no task is lost.
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/heraldhq/herald/sdk"
+)
+
+// Spec is one plugin process to run, from a `plugin "KIND" "NAME" {}` block.
+type Spec struct {
+	Kind    string
+	Name    string
+	Command string
+	Args    []string
+	Env     []string
+	// SHA256 is the expected hex checksum of Command's binary ("" = not checked).
+	SHA256 string
+	// Config is the block's config {} data, handed to the plugin's Configure.
+	Config map[string]any
+	// Source is where the block is ("config.hcl:42,1"), for error messages.
+	Source string
+	// Node identity and log level passed to Configure.
+	NodeName, NodeURL, LogLevel string
+}
+
+func (s Spec) String() string { return fmt.Sprintf("plugin %q %q (%s)", s.Kind, s.Name, s.Source) }
+
+// State is a supervised plugin's condition.
+type State string
+
+// States a plugin goes through.
+const (
+	StateRunning    State = "running"
+	StateRestarting State = "restarting"
+	StateStopped    State = "stopped"
+)
+
+// Health is what the host reports about a plugin process.
+type Health struct {
+	Kind, Name string
+	State      State
+	Restarts   int
+	Pid        int
+	LastError  string
+	LastExit   time.Time
+}
+
+// Process is one supervised plugin process.
+type Process struct {
+	spec   Spec
+	logger hclog.Logger
+
+	mu       sync.Mutex
+	client   *plugin.Client
+	impl     any
+	state    State
+	restarts int
+	lastErr  string
+	lastExit time.Time
+	backoff  time.Duration
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// Start launches the plugin, checks its handshake, kind and configuration, and supervises it
+// until Stop. Every error names the plugin block's source.
+func Start(ctx context.Context, spec Spec, logger hclog.Logger) (*Process, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	p := &Process{spec: spec, logger: logger.Named(spec.Kind + "." + spec.Name), wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := p.launch(ctx, true); err != nil {
+		return nil, err
+	}
+	go p.supervise()
+	return p, nil
+}
+
+func (p *Process) errorf(format string, a ...any) error {
+	return fmt.Errorf("%s: %s", p.spec, fmt.Sprintf(format, a...))
+}
+
+func (p *Process) launch(ctx context.Context, first bool) error {
+	path, err := exec.LookPath(p.spec.Command)
+	if err != nil {
+		return p.errorf("command %q not found: %v", p.spec.Command, err)
+	}
+	var secure *plugin.SecureConfig
+	if p.spec.SHA256 != "" {
+		sum, err := hex.DecodeString(p.spec.SHA256)
+		if err != nil {
+			return p.errorf("sha256: %v", err)
+		}
+		if err := checkSum(path, sum); err != nil {
+			return p.errorf("%v", err)
+		}
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	cmd := exec.Command(path, p.spec.Args...)
+	cmd.Env = append(os.Environ(), p.spec.Env...)
+	// Linux kills the plugin when herald dies, also on SIGKILL; sdk.Serve covers the rest.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginMap()},
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           p.logger,
+		StartTimeout:     10 * time.Second,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return p.errorf("cannot start %s: %v", path, err)
+	}
+	raw, err := rpc.Dispense(p.spec.Kind)
+	if err != nil {
+		client.Kill()
+		return p.errorf("%v", err)
+	}
+	if d, ok := raw.(sdk.Describer); ok {
+		if info := d.Info(); info.Kind != "" && info.Kind != p.spec.Kind {
+			client.Kill()
+			return p.errorf("the plugin is a %s, not a %s", info.Kind, p.spec.Kind)
+		}
+	}
+	if c, ok := raw.(sdk.Configurable); ok {
+		var errs []string
+		for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: p.spec.Config, NodeName: p.spec.NodeName,
+			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel}) {
+			key := "config"
+			if d.Path != "" {
+				key += "." + d.Path
+			}
+			if d.Warning {
+				p.logger.Warn("plugin configuration", "key", key, "warning", d.Message)
+				continue
+			}
+			errs = append(errs, key+": "+d.Message)
+		}
+		if len(errs) > 0 {
+			sort.Strings(errs)
+			client.Kill()
+			return p.errorf("configuration refused: %s", strings.Join(errs, "; "))
+		}
+	}
+	p.mu.Lock()
+	p.client, p.impl, p.state = client, raw, StateRunning
+	p.mu.Unlock()
+	if !first {
+		p.logger.Info("plugin restarted", "restarts", p.restarts)
+	}
+	return nil
+}
+
+func checkSum(path string, want []byte) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	got := sha256.Sum256(b)
+	if hex.EncodeToString(got[:]) != hex.EncodeToString(want) {
+		return fmt.Errorf("checksum mismatch for %s: file has sha256 %x, the configuration expects %x", path, got, want)
+	}
+	return nil
+}
+
+// supervise watches the process and restarts it when it exits, with exponential backoff
+// (100 ms doubling to 10 s, reset after a minute of good health).
+func (p *Process) supervise() {
+	defer close(p.done)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		c := p.client
+		p.mu.Unlock()
+		if c != nil && !c.Exited() {
+			continue
+		}
+		p.mu.Lock()
+		p.state, p.lastExit = StateRestarting, time.Now()
+		p.restarts++
+		if p.backoff == 0 {
+			p.backoff = 100 * time.Millisecond
+		}
+		delay := p.backoff
+		p.backoff = min(2*p.backoff, 10*time.Second)
+		p.mu.Unlock()
+		p.logger.Warn("plugin process exited; restarting", "restarts", p.restarts, "in", delay)
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(delay):
+		}
+		if err := p.launch(context.Background(), false); err != nil {
+			p.mu.Lock()
+			p.lastErr, p.client = err.Error(), nil
+			p.mu.Unlock()
+			p.logger.Error("plugin restart failed", "error", err)
+			continue
+		}
+		go p.resetBackoffLater()
+	}
+}
+
+func (p *Process) resetBackoffLater() {
+	select {
+	case <-p.stop:
+	case <-time.After(time.Minute):
+		p.mu.Lock()
+		if p.state == StateRunning {
+			p.backoff = 0
+		}
+		p.mu.Unlock()
+	}
+}
+
+// current returns the live implementation, or nil while the plugin is restarting.
+func (p *Process) current() any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil || p.client.Exited() || p.state != StateRunning {
+		return nil
+	}
+	return p.impl
+}
+
+func (p *Process) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Health reports the plugin's state.
+func (p *Process) Health() Health {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := Health{Kind: p.spec.Kind, Name: p.spec.Name, State: p.state, Restarts: p.restarts, LastError: p.lastErr, LastExit: p.lastExit}
+	if p.client != nil {
+		if rc := p.client.ReattachConfig(); rc != nil {
+			h.Pid = rc.Pid
+		}
+	}
+	return h
+}
+
+// Stop kills the plugin process and ends supervision.
+func (p *Process) Stop() {
+	select {
+	case <-p.stop:
+		return
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	p.mu.Lock()
+	c := p.client
+	p.state = StateStopped
+	p.mu.Unlock()
+	if c != nil {
+		c.Kill()
+	}
+}
+
+var errRestarting = errors.New("plugin is restarting")
+
+// Transport returns a sdk.Transport backed by the plugin. While the plugin is down, sends fail as
+// transient, so their batches are retried once it is back.
+func (p *Process) Transport() sdk.Transport { return supervisedTransport{p} }
+
+type supervisedTransport struct{ p *Process }
+
+func (s supervisedTransport) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+	t, _ := s.p.current().(sdk.Transport)
+	if t == nil {
+		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("%s: %w", s.p.spec, errRestarting))
+	}
+	res, err := t.Send(ctx, peer, b)
+	if err != nil && sdk.ClassOf(err) == sdk.Transient {
+		s.p.poke() // maybe the process died: look now rather than at the next tick
+	}
+	return res, err
+}
+
+// FlushPolicy returns a sdk.FlushPolicy backed by the plugin.
+func (p *Process) FlushPolicy() sdk.FlushPolicy { return supervisedPolicy{p} }
+
+type supervisedPolicy struct{ p *Process }
+
+func (s supervisedPolicy) Decide(ctx context.Context, st sdk.PendingState) (sdk.FlushDecision, error) {
+	f, _ := s.p.current().(sdk.FlushPolicy)
+	if f == nil {
+		return sdk.FlushDecision{}, sdk.Fail(sdk.Transient, fmt.Errorf("%s: %w", s.p.spec, errRestarting))
+	}
+	d, err := f.Decide(ctx, st)
+	if err != nil {
+		s.p.poke()
+	}
+	return d, err
+}

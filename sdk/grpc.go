@@ -1,0 +1,261 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/heraldhq/herald/sdk/internal/proto"
+)
+
+// PluginMap is the go-plugin plugin set the host uses: it dispenses by kind and gets a value
+// implementing the kind's interface (Transport or FlushPolicy) plus Describer and Configurable.
+func PluginMap() map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{
+		KindTransport:   &grpcPlugin{kind: KindTransport},
+		KindFlushPolicy: &grpcPlugin{kind: KindFlushPolicy},
+	}
+}
+
+// servedMap is the plugin set of a plugin process: the one kind it serves.
+func servedMap(kind string, impl any) map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{kind: &grpcPlugin{kind: kind, impl: impl}}
+}
+
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	kind string
+	impl any
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterBaseServer(s, &baseServer{impl: p.impl, kind: p.kind})
+	switch p.kind {
+	case KindTransport:
+		t, ok := p.impl.(Transport)
+		if !ok {
+			return fmt.Errorf("herald plugin: %T does not implement sdk.Transport", p.impl)
+		}
+		pb.RegisterTransportServer(s, &transportServer{impl: t})
+	case KindFlushPolicy:
+		f, ok := p.impl.(FlushPolicy)
+		if !ok {
+			return fmt.Errorf("herald plugin: %T does not implement sdk.FlushPolicy", p.impl)
+		}
+		pb.RegisterFlushPolicyServer(s, &flushServer{impl: f})
+	}
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	base := baseClient{c: pb.NewBaseClient(c), kind: p.kind}
+	switch p.kind {
+	case KindTransport:
+		return &transportClient{baseClient: base, c: pb.NewTransportClient(c)}, nil
+	case KindFlushPolicy:
+		return &flushClient{baseClient: base, c: pb.NewFlushPolicyClient(c)}, nil
+	}
+	return nil, fmt.Errorf("herald plugin: unknown kind %q", p.kind)
+}
+
+// --- base ---
+
+type baseServer struct {
+	pb.UnimplementedBaseServer
+	impl any
+	kind string
+}
+
+func (s *baseServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, error) {
+	info := Info{Kind: s.kind, ProtocolVersion: ProtocolVersion}
+	if d, ok := s.impl.(Describer); ok {
+		info = d.Info()
+		if info.Kind == "" {
+			info.Kind = s.kind
+		}
+	}
+	resp := &pb.InfoResponse{Name: info.Name, Kind: info.Kind, ProtocolVersion: uint32(ProtocolVersion)}
+	for _, k := range info.Schema {
+		def, _ := json.Marshal(k.Default)
+		resp.Schema = append(resp.Schema, &pb.ConfigKey{Path: k.Path, Type: k.Type, Required: k.Required,
+			DefaultJson: string(def), Description: k.Description})
+	}
+	return resp, nil
+}
+
+func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	c, ok := s.impl.(Configurable)
+	if !ok {
+		return &pb.ConfigureResponse{}, nil
+	}
+	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel}
+	if len(req.ConfigJson) > 0 {
+		if err := json.Unmarshal(req.ConfigJson, &cr.Config); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "config: %v", err)
+		}
+	}
+	if t := req.Telemetry; t != nil {
+		cr.Telemetry = Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}
+	}
+	resp := &pb.ConfigureResponse{}
+	for _, d := range c.Configure(ctx, cr) {
+		resp.Diagnostics = append(resp.Diagnostics, &pb.Diagnostic{Path: d.Path, Message: d.Message, Warning: d.Warning})
+	}
+	return resp, nil
+}
+
+type baseClient struct {
+	c    pb.BaseClient
+	kind string
+}
+
+// Info implements Describer.
+func (b baseClient) Info() Info {
+	resp, err := b.c.Info(context.Background(), &pb.InfoRequest{})
+	if err != nil {
+		return Info{Kind: b.kind}
+	}
+	info := Info{Name: resp.Name, Kind: resp.Kind, ProtocolVersion: int(resp.ProtocolVersion)}
+	for _, k := range resp.Schema {
+		var def any
+		_ = json.Unmarshal([]byte(k.DefaultJson), &def)
+		info.Schema = append(info.Schema, ConfigKey{Path: k.Path, Type: k.Type, Required: k.Required, Default: def, Description: k.Description})
+	}
+	return info
+}
+
+// Configure implements Configurable; a transport failure is reported as one diagnostic.
+func (b baseClient) Configure(ctx context.Context, req ConfigureRequest) []Diagnostic {
+	cfg, err := json.Marshal(req.Config)
+	if err != nil {
+		return []Diagnostic{{Message: fmt.Sprintf("config cannot be sent to the plugin: %v", err)}}
+	}
+	resp, err := b.c.Configure(ctx, &pb.ConfigureRequest{ConfigJson: cfg, NodeName: req.NodeName, NodeUrl: req.NodeURL,
+		LogLevel: req.LogLevel, Telemetry: &pb.Telemetry{Endpoint: req.Telemetry.Endpoint, Protocol: req.Telemetry.Protocol,
+			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName}})
+	if err != nil {
+		return []Diagnostic{{Message: fmt.Sprintf("configure call failed: %v", err)}}
+	}
+	var out []Diagnostic
+	for _, d := range resp.Diagnostics {
+		out = append(out, Diagnostic{Path: d.Path, Message: d.Message, Warning: d.Warning})
+	}
+	return out
+}
+
+// --- transport ---
+
+type transportServer struct {
+	pb.UnimplementedTransportServer
+	impl Transport
+}
+
+func (s *transportServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	b := Batch{ID: req.BatchId, Items: make([]Item, len(req.Items))}
+	for i, it := range req.Items {
+		b.Items[i] = Item{Action: Action(it.Action), App: it.App, ID: it.Id, LastDirtyTimestamp: it.LastDirtyTimestamp,
+			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
+			TraceParent: it.TraceParent}
+	}
+	var peer Peer
+	if req.Peer != nil {
+		peer = Peer{Name: req.Peer.Name, URL: req.Peer.Url, Address: req.Peer.Address}
+	}
+	results, err := s.impl.Send(ctx, peer, b)
+	if err != nil {
+		return &pb.SendResponse{FailureClass: int32(ClassOf(err)), Error: err.Error()}, nil
+	}
+	resp := &pb.SendResponse{Results: make([]*pb.ItemResult, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &pb.ItemResult{StatusCode: int32(r.StatusCode), Entity: r.Entity}
+	}
+	return resp, nil
+}
+
+type transportClient struct {
+	baseClient
+	c pb.TransportClient
+}
+
+// Send implements Transport over gRPC.
+func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemResult, error) {
+	req := &pb.SendRequest{Peer: &pb.Peer{Name: peer.Name, Url: peer.URL, Address: peer.Address}, BatchId: b.ID,
+		Items: make([]*pb.Item, len(b.Items))}
+	for i, it := range b.Items {
+		req.Items[i] = &pb.Item{Action: string(it.Action), App: it.App, Id: it.ID, LastDirtyTimestamp: it.LastDirtyTimestamp,
+			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
+			TraceParent: it.TraceParent}
+	}
+	resp, err := t.c.Send(ctx, req)
+	if err != nil {
+		return nil, callError(ctx, err)
+	}
+	if resp.FailureClass != 0 {
+		return nil, Fail(FailureClass(resp.FailureClass), errors.New(resp.Error))
+	}
+	out := make([]ItemResult, len(resp.Results))
+	for i, r := range resp.Results {
+		out[i] = ItemResult{StatusCode: int(r.StatusCode), Entity: r.Entity}
+	}
+	return out, nil
+}
+
+// callError classifies a failed call into a plugin: a plugin that is gone or restarting is a
+// transient failure, so the batch goes back to the front of the queue and nothing is lost.
+func callError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return Fail(Transient, ctx.Err())
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled, codes.Aborted, codes.Internal, codes.Unknown:
+		return Fail(Transient, fmt.Errorf("plugin call: %w", err))
+	case codes.DeadlineExceeded, codes.ResourceExhausted:
+		return Fail(Congestion, fmt.Errorf("plugin call: %w", err))
+	}
+	return Fail(Permanent, fmt.Errorf("plugin call: %w", err))
+}
+
+// --- flush policy ---
+
+type flushServer struct {
+	pb.UnimplementedFlushPolicyServer
+	impl FlushPolicy
+}
+
+func (s *flushServer) Decide(ctx context.Context, st *pb.PendingState) (*pb.FlushDecision, error) {
+	d, err := s.impl.Decide(ctx, PendingState{
+		Count: int(st.Count), Bytes: st.Bytes, OldestAge: durationOf(st.OldestAgeNs), IdleWorkers: int(st.IdleWorkers),
+		InFlight: int(st.InFlight), RecentLatency: durationOf(st.RecentLatencyNs), RecentErrors: int(st.RecentErrors),
+		RecentSends: int(st.RecentSends), RecentWindow: durationOf(st.RecentWindowNs), MaxBatchSize: int(st.MaxBatchSize),
+		MaxBufferSize: int(st.MaxBufferSize),
+	})
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	return &pb.FlushDecision{CutNow: d.CutNow, MaxBatch: int64(d.MaxBatch), MinCount: int64(d.MinCount),
+		MaxAgeNs: int64(d.MaxAge), RecheckAfterNs: int64(d.RecheckAfter)}, nil
+}
+
+type flushClient struct {
+	baseClient
+	c pb.FlushPolicyClient
+}
+
+// Decide implements FlushPolicy over gRPC.
+func (f *flushClient) Decide(ctx context.Context, s PendingState) (FlushDecision, error) {
+	d, err := f.c.Decide(ctx, &pb.PendingState{Count: int64(s.Count), Bytes: s.Bytes, OldestAgeNs: int64(s.OldestAge),
+		IdleWorkers: int64(s.IdleWorkers), InFlight: int64(s.InFlight), RecentLatencyNs: int64(s.RecentLatency),
+		RecentErrors: int64(s.RecentErrors), RecentSends: int64(s.RecentSends), RecentWindowNs: int64(s.RecentWindow),
+		MaxBatchSize: int64(s.MaxBatchSize), MaxBufferSize: int64(s.MaxBufferSize)})
+	if err != nil {
+		return FlushDecision{}, callError(ctx, err)
+	}
+	return FlushDecision{CutNow: d.CutNow, MaxBatch: int(d.MaxBatch), MinCount: int(d.MinCount),
+		MaxAge: durationOf(d.MaxAgeNs), RecheckAfter: durationOf(d.RecheckAfterNs)}, nil
+}

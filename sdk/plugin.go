@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the version of the plugin protocol this SDK speaks. The host refuses plugins
+// of another version with an error that names both.
+const ProtocolVersion = 1
+
+// Handshake is the go-plugin handshake between herald and its plugins. The magic cookie only
+// keeps a plugin binary from being run by hand by mistake; it is not a security measure.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "HERALD_PLUGIN_COOKIE",
+	MagicCookieValue: "6c1e0a5f-herald-plugin",
+}
+
+// Plugin kinds, as named in `plugin "KIND" "NAME"` blocks.
+const (
+	KindTransport     = "transport"
+	KindFlushPolicy   = "flush_policy"
+	KindActionHandler = "action_handler"
+)
+
+// MaxMessageBytes bounds one gRPC message between herald and a plugin in both directions: a batch
+// of 250 registrations is about 250 KiB, so this leaves room for large custom batches while
+// keeping a misbehaving peer from exhausting memory.
+const MaxMessageBytes = 64 << 20
+
+// Info describes a plugin.
+type Info struct {
+	Name            string
+	Kind            string
+	ProtocolVersion int
+	// Schema documents the keys of the plugin's config {} block.
+	Schema []ConfigKey
+}
+
+// ConfigKey documents one key of a plugin's config block.
+type ConfigKey struct {
+	Path        string
+	Type        string // "string", "number", "bool", "duration", "list", "object"
+	Required    bool
+	Default     any
+	Description string
+}
+
+// Telemetry is what a plugin needs to send its own spans where the host sends its.
+type Telemetry struct {
+	Endpoint    string
+	Protocol    string
+	SampleRatio float64
+	ServiceName string
+}
+
+// ConfigureRequest is handed to a plugin once, before any other call.
+type ConfigureRequest struct {
+	// Config is the plugin's config {} block.
+	Config    map[string]any
+	NodeName  string
+	NodeURL   string
+	LogLevel  string
+	Telemetry Telemetry
+}
+
+// Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",
+// "tls.cert"), Message says what is wrong. The host prints it with the block's file and line.
+type Diagnostic struct {
+	Path    string
+	Message string
+	Warning bool
+}
+
+// Describer is implemented by plugins that describe themselves; without it the host uses the
+// name and kind from the configuration.
+type Describer interface {
+	Info() Info
+}
+
+// Configurable is implemented by plugins that take a config {} block. Returning an error
+// diagnostic refuses the configuration and stops the host from starting.
+type Configurable interface {
+	Configure(ctx context.Context, req ConfigureRequest) []Diagnostic
+}
+
+func durationOf(ns int64) time.Duration { return time.Duration(ns) }
