@@ -212,23 +212,27 @@ telemetry {
 # a path, or on PATH.
 plugin_dir = ""
 
-# Plugins. Built-in ones (transports http and grpc, flush policies size-or-age and adaptive, the
-# eureka action handler) need no block to run in-process; a block configures them, runs them as
-# their own process, or adds an external plugin:
+# Plugins. The built-in ones (transport "http", flush_policy "size-or-age") run in-process and
+# need no block. A block runs a built-in as its own process, or adds an external plugin built with
+# herald's sdk (see sdk/doc.go). Plugin processes are supervised: a crash is noticed at once, the
+# plugin restarts with backoff and the batches it was sending are retried. They die with herald.
+# Every problem (missing binary, checksum mismatch, handshake or kind mismatch, a config the plugin
+# refuses) stops the start with this block's file and line.
 #
-# plugin "transport" "grpc" {
-#   out_of_process = true            # run the built-in as its own process
-#   config {
-#     listen = "127.0.0.1:9761"      # the plugin's own settings, validated by the plugin
+# plugin "transport" "http" {
+#   out_of_process = true            # re-executes herald as `herald plugin serve transport http`
+#   config {                         # the plugin's own settings, validated by the plugin
+#     read_timeout = "5s"
+#     compress     = true
 #   }
 # }
 #
-# plugin "action_handler" "audit" {
-#   command = "/usr/local/bin/herald-audit"
-#   args    = ["-log", "/var/log/herald/audit.log"]
-#   env     = { AUDIT_LEVEL = "all" }
+# plugin "transport" "custom" {     # select it with replication { transport = "custom" }
+#   command = "/usr/local/bin/herald-transport-custom"   # or a name found in plugin_dir
+#   args    = ["-v"]
+#   env     = { CUSTOM_REGION = "eu-west-1" }
 #   sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
 #   config {
-#     include_heartbeats = false
+#     endpoint = "10.0.0.9:7000"
 #   }
 # }
