@@ -21,7 +21,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/heraldhq/herald/core/eureka/codec"
+	"github.com/heraldhq/herald/core/node"
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
@@ -48,7 +51,11 @@ func benchCluster(b *testing.B, n int, sets ...string) []*runningNode {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rn, err := startNode(context.Background(), cfg, hclog.NewNullLogger(), true)
+		var mutate func(*node.Config)
+		if withSpanSink {
+			mutate = func(c *node.Config) { c.Telemetry.Exporter = discardExporter{} }
+		}
+		rn, err := startNodeWith(context.Background(), cfg, hclog.NewNullLogger(), true, mutate)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -189,6 +196,29 @@ func BenchmarkTransportPlacement(b *testing.B) {
 	})
 }
 
+// BenchmarkTracingOverhead runs the saturation workload with tracing off, at 1% and at 100%
+// sampling, in one run. Spans go to an in-memory exporter (no network), so this is the cost of
+// creating and recording them.
+func BenchmarkTracingOverhead(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		sets []string
+	}{
+		{"off", nil},
+		{"sampled=1%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=0.01"}},
+		{"sampled=100%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			withSpanSink = len(c.sets) > 0
+			defer func() { withSpanSink = false }()
+			replicatedWrites(b, c.sets...)
+		})
+	}
+}
+
+// withSpanSink makes benchCluster give each node an in-memory span exporter.
+var withSpanSink bool
+
 func replicatedWrites(b *testing.B, sets ...string) {
 	nodes := benchCluster(b, 3, sets...)
 	const instances = 3000
@@ -277,3 +307,10 @@ func bytesPerTask(b *testing.B) float64 {
 	}
 	return float64(len(eurekawire.AppendReplicationList(nil, items))) / float64(len(items))
 }
+
+// discardExporter accepts spans and drops them, so the benchmark measures recording, not memory
+// growth.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

@@ -38,13 +38,21 @@ type tracingObserver struct {
 	batches map[string]trace.Span
 }
 
+// Only tasks whose write was sampled have spans: the others never touch the lock.
+
 func (o *tracingObserver) span(peer string, t *Task) trace.Span {
+	if !t.Span.IsSampled() {
+		return nil
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.tasks[taskKey{peer, t}]
 }
 
 func (o *tracingObserver) end(peer string, t *Task) trace.Span {
+	if !t.Span.IsSampled() {
+		return nil
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	k := taskKey{peer, t}
