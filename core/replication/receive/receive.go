@@ -67,7 +67,7 @@ func (r *Receiver) Apply(ctx context.Context, items []sdk.Item) []sdk.ItemResult
 }
 
 func (r *Receiver) applyItem(ctx context.Context, it *sdk.Item) (res sdk.ItemResult) {
-	if r.tracer != nil {
+	if r.tracer != nil && sampled(it.TraceParent) {
 		var span trace.Span
 		ctx, span = r.startSpan(ctx, it)
 		defer func() {
@@ -121,6 +121,19 @@ func (r *Receiver) startSpan(ctx context.Context, it *sdk.Item) (context.Context
 		parent = telemetry.Propagator.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent})
 	}
 	return r.tracer.Start(parent, "replication.apply "+string(it.Action), opts...)
+}
+
+// sampled reports whether a W3C traceparent ("00-<trace>-<span>-<flags>") has the sampled flag.
+// Items of unsampled or untraced tasks get no apply span: with parent-based sampling it would be
+// dropped anyway, and creating it costs on every replicated item.
+func sampled(traceparent string) bool {
+	n := len(traceparent)
+	if n < 55 {
+		return false
+	}
+	flags := traceparent[n-2:]
+	return flags[1] == '1' || flags[1] == '3' || flags[1] == '5' || flags[1] == '7' ||
+		flags[1] == '9' || flags[1] == 'b' || flags[1] == 'd' || flags[1] == 'f'
 }
 
 func code(found bool) sdk.ItemResult {

@@ -199,22 +199,21 @@ func TestApplySpans(t *testing.T) {
 	res := rcv.Apply(context.Background(), []sdk.Item{
 		{Action: sdk.ActionCancel, App: "DEMO", ID: "x", TraceParent: "00-" + traceID + "-" + parentID + "-01"},
 		{Action: sdk.ActionCancel, App: "DEMO", ID: "y"},
+		{Action: sdk.ActionCancel, App: "DEMO", ID: "z", TraceParent: "00-" + traceID + "-" + parentID + "-00"},
 	})
-	if res[0].StatusCode != 404 || res[1].StatusCode != 404 {
+	if res[0].StatusCode != 404 || res[1].StatusCode != 404 || res[2].StatusCode != 404 {
 		t.Fatalf("results = %v", res)
 	}
+	// Only the sampled item gets an apply span: untraced and unsampled items cost no span.
 	spans := exp.GetSpans()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans, want 2", len(spans))
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
 	}
 	if got := spans[0].SpanContext.TraceID().String(); got != traceID {
 		t.Errorf("traced item: trace %s, want the sender's %s", got, traceID)
 	}
 	if got := spans[0].Parent.SpanID().String(); got != parentID {
 		t.Errorf("traced item: parent %s, want the sender's task span %s", got, parentID)
-	}
-	if spans[1].SpanContext.TraceID().String() == traceID {
-		t.Errorf("untraced item joined the sender's trace")
 	}
 	if spans[0].Name != "replication.apply Cancel" {
 		t.Errorf("span name = %q", spans[0].Name)
