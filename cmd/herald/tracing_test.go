@@ -77,7 +77,15 @@ func spansOf(t *testing.T, n *runningNode, exp *tracetest.InMemoryExporter) []sd
 // (enqueued, batched, acked), a batch span linked to that task span, and on B the apply span as a
 // child of A's task span.
 func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
-	nodes, exps := tracedPair(t)
+	t.Run("transport in-process", func(t *testing.T) { traceFollowsRegistration(t) })
+	t.Run("transport as a plugin process", func(t *testing.T) {
+		traceFollowsRegistration(t, "plugin.transport.http.command="+heraldBin,
+			"plugin.transport.http.args=plugin,serve,transport,http")
+	})
+}
+
+func traceFollowsRegistration(t *testing.T, sets ...string) {
+	nodes, exps := tracedPair(t, sets...)
 	a, b := nodes[0], nodes[1]
 	register(t, &e2e.Node{Name: "a", Port: portOf(a)}, "TRACED", "t1", 1000, nil)
 	e2e.Eventually(t, 10*time.Second, func() error {
