@@ -119,8 +119,8 @@ cluster {
   # A starting node copies the registry from the first peer that has one
   # [numberRegistrySyncRetries, registrySyncRetryWaitMs]. If it copied nothing, reads answer 403
   # for wait_when_empty [waitTimeInMsWhenSyncEmpty], so clients do not fetch an empty registry;
-  # herald lifts the gate early once anti-entropy has compared digests with a peer.
-  # A standalone node should set retries = 0 and wait_when_empty = "0s".
+  # herald lifts the gate early once anti-entropy has compared digests with a peer, and never
+  # gates a node that has no peers at all (there is nothing it could be missing).
   startup_sync {
     retries         = 5
     retry_wait      = "30s"

@@ -165,6 +165,9 @@ func (c *Cluster) run(ctx context.Context) {
 	}
 	c.reg.OpenForTraffic(res.count)
 	c.gate.opened(res.count)
+	if res.standalone {
+		c.gate.lift()
+	}
 	c.mu.Lock()
 	c.syncRes, c.syncOver = res, true
 	c.mu.Unlock()

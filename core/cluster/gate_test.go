@@ -41,16 +41,20 @@ func (r *openRecorder) OpenForTraffic(n int) {
 
 func TestReadGateAfterEmptySync(t *testing.T) {
 	const wait = 5 * time.Minute
+	// One unreachable peer: the sync copies nothing, so Eureka's gate applies.
+	unreachable := []string{"http://127.0.0.1:1/eureka/"}
 	tests := []struct {
 		name    string
+		peers   []string
 		wait    time.Duration
 		advance time.Duration
 		want    bool
 	}{
-		{name: "gated right after opening", wait: wait, advance: 0, want: false},
-		{name: "gated just before the window ends", wait: wait, advance: wait - time.Millisecond, want: false},
-		{name: "open when the window ends", wait: wait, advance: wait, want: true},
-		{name: "zero wait never gates", wait: 0, advance: 0, want: true},
+		{name: "gated right after opening", peers: unreachable, wait: wait, advance: 0, want: false},
+		{name: "gated just before the window ends", peers: unreachable, wait: wait, advance: wait - time.Millisecond, want: false},
+		{name: "open when the window ends", peers: unreachable, wait: wait, advance: wait, want: true},
+		{name: "zero wait never gates", peers: unreachable, wait: 0, advance: 0, want: true},
+		{name: "a standalone node is never gated", peers: nil, wait: wait, advance: 0, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +62,8 @@ func TestReadGateAfterEmptySync(t *testing.T) {
 			reg := &openRecorder{}
 			cfg := DefaultConfig()
 			cfg.Sync.WaitWhenEmpty = tt.wait
+			cfg.Sync.Retries = 1
+			cfg.Peers = tt.peers
 			cfg.AntiEntropy.Enabled = false
 			c, err := New(cfg, reg, nil, WithClock(clock), WithResolver(&fakeResolver{}))
 			if err != nil {

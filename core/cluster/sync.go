@@ -30,14 +30,22 @@ type syncer struct {
 
 // syncResult is what the sync copied and from where.
 type syncResult struct {
-	count  int
-	source string
+	// standalone is set when the node has no peers at all (and no DNS discovery).
+	standalone bool
+	count      int
+	source     string
 }
 
 // run tries the peers in order until one has a non-empty registry and copies it. A round that finds
 // none is repeated up to cfg.Retries times, cfg.RetryWait apart. With no static peers and no DNS
 // there is nothing to wait for and run returns at once. Only ctx ending is an error.
 func (s *syncer) run(ctx context.Context) (syncResult, error) {
+	if !s.dynamic && len(s.peers()) == 0 {
+		// A standalone node has nobody to copy from and nobody whose data it could be missing:
+		// gating its reads would only hide what clients registered with it.
+		s.logger.Info("no peers, skipping the startup sync")
+		return syncResult{standalone: true}, nil
+	}
 	for round := 0; round < s.cfg.Retries; round++ {
 		if round > 0 {
 			t := time.NewTimer(s.cfg.RetryWait)
