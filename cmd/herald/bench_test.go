@@ -31,14 +31,14 @@ import (
 )
 
 // benchCluster starts n nodes in-process with the given overrides on top of test defaults.
-func benchCluster(b *testing.B, n int, sets ...string) []*runningNode {
+func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 	b.Helper()
 	ports := e2e.FreePorts(b, n)
 	var urls []string
 	for _, p := range ports {
 		urls = append(urls, urlOf(p))
 	}
-	var nodes []*runningNode
+	var nodes []*node.Node
 	for i, p := range ports {
 		cfg, err := loadConfig("", nil, append([]string{
 			"node.port=" + strconv.Itoa(p),

@@ -40,7 +40,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i := 0; i < *nodes; i++ {
 		urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d/eureka/", *basePort+i))
 	}
-	var running []*runningNode
+	var running []*node.Node
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -80,9 +80,4 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "herald dev: stopping")
 	return 0
-}
-
-// runningNode is a started node plus what must stop with it.
-type runningNode struct {
-	*node.Node
 }

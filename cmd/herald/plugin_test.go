@@ -121,11 +121,9 @@ replication {
 			if code == 0 {
 				t.Fatalf("the node started despite a bad plugin block:\n%s", out)
 			}
-			if !contains(out, c.want) || !contains(out, ".hcl:") {
+			if !strings.Contains(out, c.want) || !strings.Contains(out, ".hcl:") {
 				t.Fatalf("error does not say %q with the block's file and line:\n%s", c.want, out)
 			}
 		})
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

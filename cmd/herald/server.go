@@ -197,13 +197,13 @@ func nodeConfig(cfg *config.Config) node.Config {
 }
 
 // startNode builds and starts a node with the plugins the configuration selects.
-func startNode(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool) (*runningNode, error) {
+func startNode(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool) (*node.Node, error) {
 	return startNodeWith(ctx, cfg, logger, dev, nil)
 }
 
 // startNodeWith is startNode with a last word on the node's configuration (tests set a span
 // exporter there).
-func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool, mutate func(*node.Config)) (*runningNode, error) {
+func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger, dev bool, mutate func(*node.Config)) (*node.Node, error) {
 	deps, cleanup, err := buildDeps(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -224,5 +224,5 @@ func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger,
 	if !dev {
 		logger.Info("herald node serving", "eureka", n.URL(), "peers", len(cfg.Cluster.Peers))
 	}
-	return &runningNode{Node: n}, nil
+	return n, nil
 }

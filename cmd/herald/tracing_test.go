@@ -35,11 +35,11 @@ func hasEvent(s sdktrace.ReadOnlySpan, name string) bool {
 }
 
 // tracedPair starts two in-process nodes, each exporting its spans to its own in-memory exporter.
-func tracedPair(t *testing.T, sets ...string) ([]*runningNode, []*tracetest.InMemoryExporter) {
+func tracedPair(t *testing.T, sets ...string) ([]*node.Node, []*tracetest.InMemoryExporter) {
 	t.Helper()
 	ports := e2e.FreePorts(t, 2)
 	urls := []string{urlOf(ports[0]), urlOf(ports[1])}
-	var nodes []*runningNode
+	var nodes []*node.Node
 	var exps []*tracetest.InMemoryExporter
 	for i, p := range ports {
 		cfg, err := loadConfig("", nil, append([]string{
@@ -65,7 +65,7 @@ func tracedPair(t *testing.T, sets ...string) ([]*runningNode, []*tracetest.InMe
 	return nodes, exps
 }
 
-func spansOf(t *testing.T, n *runningNode, exp *tracetest.InMemoryExporter) []sdktrace.ReadOnlySpan {
+func spansOf(t *testing.T, n *node.Node, exp *tracetest.InMemoryExporter) []sdktrace.ReadOnlySpan {
 	t.Helper()
 	if err := n.Telemetry().ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestSupersededTaskSpan(t *testing.T) {
 	})
 }
 
-func portOf(n *runningNode) int {
+func portOf(n *node.Node) int {
 	_, p, _ := strings.Cut(n.Addr(), ":")
 	v, _ := strconv.Atoi(p)
 	return v

@@ -31,7 +31,7 @@ type Registry struct {
 	expected int          // expected clients sending renews
 	startMs  int64
 
-	ovMu      sync.Mutex
+	ovMu      sync.RWMutex
 	overrides map[string]*override // instance id -> override
 
 	hookMu    sync.RWMutex
@@ -272,16 +272,14 @@ func (r *Registry) resolve(s Status, ov Status, existing *lease, origin Origin) 
 	return s
 }
 
-// overrideFor returns the override for id ("" when none), counting the read as an access.
+// overrideFor returns the override for id ("" when none), counting the read as an access. Every
+// heartbeat reads the map, so this takes the lock shared; an expired entry is ignored here and
+// removed by Prune.
 func (r *Registry) overrideFor(id string, now int64) Status {
-	r.ovMu.Lock()
-	defer r.ovMu.Unlock()
+	r.ovMu.RLock()
 	o := r.overrides[id]
-	if o == nil {
-		return ""
-	}
-	if now-o.lastAccess.Load() > r.cfg.OverrideExpiry.Milliseconds() {
-		delete(r.overrides, id)
+	r.ovMu.RUnlock()
+	if o == nil || now-o.lastAccess.Load() > r.cfg.OverrideExpiry.Milliseconds() {
 		return ""
 	}
 	o.lastAccess.Store(now)
@@ -306,8 +304,8 @@ func (r *Registry) removeOverride(id string) bool {
 
 // Overrides returns a copy of the status override map (instance id -> status).
 func (r *Registry) Overrides() map[string]Status {
-	r.ovMu.Lock()
-	defer r.ovMu.Unlock()
+	r.ovMu.RLock()
+	defer r.ovMu.RUnlock()
 	out := make(map[string]Status, len(r.overrides))
 	for id, o := range r.overrides {
 		out[id] = o.status

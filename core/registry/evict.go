@@ -113,7 +113,7 @@ func (r *Registry) Evict() int {
 		j := i + rand.IntN(len(expired)-i)
 		expired[i], expired[j] = expired[j], expired[i]
 		l := expired[i]
-		r.removeOverrideQuiet(l.id)
+		r.removeOverride(l.id)
 		changes = append(changes, changeOf(r.removeLocked(l, now)))
 	}
 	r.mu.Unlock()
@@ -125,8 +125,6 @@ func (r *Registry) Evict() int {
 	r.notify(context.Background(), nil, changes...)
 	return n
 }
-
-func (r *Registry) removeOverrideQuiet(id string) { r.removeOverride(id) }
 
 // RecountExpected is Eureka's renewal-threshold update: the expectation follows the registry's
 // size, but may fall by at most 15% (1 - threshold) per update while self-preservation is on.

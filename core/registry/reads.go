@@ -156,9 +156,20 @@ func (r *Registry) Delta() *Applications {
 	for _, n := range names {
 		out.Applications = append(out.Applications, byApp[n])
 	}
-	full := r.applications(nil, "")
-	out.AppsHashCode = full.AppsHashCode
+	out.AppsHashCode = r.hashCodeLocked()
 	return out
+}
+
+// hashCodeLocked is the apps__hashcode of the whole registry, counted without copying it. r.mu
+// must be held.
+func (r *Registry) hashCodeLocked() string {
+	all := &Application{}
+	for _, m := range r.apps {
+		for _, l := range m {
+			all.Instances = append(all.Instances, l.inst)
+		}
+	}
+	return HashCode([]*Application{all})
 }
 
 // HashCode is Eureka's apps__hashcode: per status with a count above zero, in lexicographic order of

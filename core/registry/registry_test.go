@@ -713,4 +713,21 @@ func TestConcurrentUse(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+	// After concurrent writes the counters, the documents and the digest must still agree.
+	listed := 0
+	for _, a := range r.Applications().Applications {
+		listed += len(a.Instances)
+	}
+	root, cnt := r.DigestRoot()
+	var want uint64
+	for _, a := range r.Applications().Applications {
+		for _, d := range r.AppDigest(a.Name) {
+			if !d.Deleted {
+				want ^= instanceHash(d.App, d.ID, d.LastDirtyTimestamp, d.Status, d.OverriddenStatus)
+			}
+		}
+	}
+	if st := r.Stats(); st.Instances != listed || cnt != listed || root != want {
+		t.Fatalf("stats %d, listed %d, digest count %d, root %x want %x", st.Instances, listed, cnt, root, want)
+	}
 }

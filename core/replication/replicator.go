@@ -54,6 +54,7 @@ func New(opts Options) *Replicator {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	opts.Config = opts.Config.withDefaults()
 	if opts.Plugins == nil {
 		opts.Plugins = func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) {
 			return nil, nil, fmt.Errorf("replication: no transport configured")
@@ -74,7 +75,7 @@ func (r *Replicator) Listener() registry.Listener {
 		if len(r.list) == 0 {
 			return
 		}
-		t := NewTask(w, trace.SpanContextFromContext(ctx), r.opts.Clock.Now().UnixMilli(), r.opts.Config.withDefaults().MaxTimeForReplication)
+		t := NewTask(w, trace.SpanContextFromContext(ctx), r.opts.Clock.Now().UnixMilli(), r.opts.Config.MaxTimeForReplication)
 		for _, p := range r.list {
 			p.accept(t)
 		}
