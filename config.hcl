@@ -144,6 +144,11 @@ replication {
   # Flush policy plugin that decides when a batch is cut: "size-or-age" (Eureka's rule: cut at
   # max_batch_size tasks or when the oldest waited batching_delay) or a plugin block below.
   flush_policy = "size-or-age"
+  # Action handler plugins, in order: each may validate or enrich a client's registration before it
+  # is applied and replicated (the first refusal answers the client), and validate, apply or observe
+  # replicated actions on the receiving node. "eureka" applies the five Eureka actions; leave it
+  # first unless another handler applies them. Others come from plugin "action_handler" blocks.
+  action_handlers = ["eureka"]
   # Most tasks in one batch (Eureka: 250, hard-coded).
   max_batch_size = 250
   # Longest a task waits to be batched. Eureka's 500 ms puts half a second under every

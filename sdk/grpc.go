@@ -18,8 +18,9 @@ import (
 // implementing the kind's interface (Transport or FlushPolicy) plus Describer and Configurable.
 func PluginMap() map[string]plugin.Plugin {
 	return map[string]plugin.Plugin{
-		KindTransport:   &grpcPlugin{kind: KindTransport},
-		KindFlushPolicy: &grpcPlugin{kind: KindFlushPolicy},
+		KindTransport:     &grpcPlugin{kind: KindTransport},
+		KindFlushPolicy:   &grpcPlugin{kind: KindFlushPolicy},
+		KindActionHandler: &grpcPlugin{kind: KindActionHandler},
 	}
 }
 
@@ -34,32 +35,40 @@ type grpcPlugin struct {
 	impl any
 }
 
-func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterBaseServer(s, &baseServer{impl: p.impl, kind: p.kind})
+func (p *grpcPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterBaseServer(s, &baseServer{impl: p.impl, kind: p.kind, broker: broker})
 	switch p.kind {
 	case KindTransport:
 		t, ok := p.impl.(Transport)
 		if !ok {
 			return fmt.Errorf("herald plugin: %T does not implement sdk.Transport", p.impl)
 		}
-		pb.RegisterTransportServer(s, &transportServer{impl: t})
+		pb.RegisterTransportServer(s, &transportServer{impl: TraceTransport(t)})
 	case KindFlushPolicy:
 		f, ok := p.impl.(FlushPolicy)
 		if !ok {
 			return fmt.Errorf("herald plugin: %T does not implement sdk.FlushPolicy", p.impl)
 		}
 		pb.RegisterFlushPolicyServer(s, &flushServer{impl: f})
+	case KindActionHandler:
+		h, ok := p.impl.(ActionHandler)
+		if !ok {
+			return fmt.Errorf("herald plugin: %T does not implement sdk.ActionHandler", p.impl)
+		}
+		pb.RegisterActionHandlerServer(s, &actionServer{impl: TraceActionHandler(h)})
 	}
 	return nil
 }
 
-func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	base := baseClient{c: pb.NewBaseClient(c), kind: p.kind}
+func (p *grpcPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	base := baseClient{c: pb.NewBaseClient(c), kind: p.kind, broker: broker}
 	switch p.kind {
 	case KindTransport:
 		return &transportClient{baseClient: base, c: pb.NewTransportClient(c)}, nil
 	case KindFlushPolicy:
 		return &flushClient{baseClient: base, c: pb.NewFlushPolicyClient(c)}, nil
+	case KindActionHandler:
+		return newActionClient(base, pb.NewActionHandlerClient(c))
 	}
 	return nil, fmt.Errorf("herald plugin: unknown kind %q", p.kind)
 }
@@ -68,8 +77,9 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 
 type baseServer struct {
 	pb.UnimplementedBaseServer
-	impl any
-	kind string
+	impl   any
+	kind   string
+	broker *plugin.GRPCBroker
 }
 
 func (s *baseServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, error) {
@@ -90,11 +100,26 @@ func (s *baseServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, e
 }
 
 func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	if t := req.Telemetry; t != nil {
+		name := s.kind
+		if d, ok := s.impl.(Describer); ok {
+			name = d.Info().Name
+		}
+		setupTracing(Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}, name)
+	}
 	c, ok := s.impl.(Configurable)
 	if !ok {
 		return &pb.ConfigureResponse{}, nil
 	}
-	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel}
+	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel, Host: noHost{}}
+	if req.HostBrokerId != 0 && s.broker != nil {
+		conn, err := s.broker.DialWithOptions(req.HostBrokerId, clientTracing(), grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "host service: %v", err)
+		}
+		cr.Host = &hostClient{c: pb.NewHostClient(conn)}
+	}
 	if len(req.ConfigJson) > 0 {
 		if err := json.Unmarshal(req.ConfigJson, &cr.Config); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "config: %v", err)
@@ -111,8 +136,9 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 }
 
 type baseClient struct {
-	c    pb.BaseClient
-	kind string
+	c      pb.BaseClient
+	kind   string
+	broker *plugin.GRPCBroker
 }
 
 // Info implements Describer.
@@ -136,9 +162,13 @@ func (b baseClient) Configure(ctx context.Context, req ConfigureRequest) []Diagn
 	if err != nil {
 		return []Diagnostic{{Message: fmt.Sprintf("config cannot be sent to the plugin: %v", err)}}
 	}
-	resp, err := b.c.Configure(ctx, &pb.ConfigureRequest{ConfigJson: cfg, NodeName: req.NodeName, NodeUrl: req.NodeURL,
+	preq := &pb.ConfigureRequest{ConfigJson: cfg, NodeName: req.NodeName, NodeUrl: req.NodeURL,
 		LogLevel: req.LogLevel, Telemetry: &pb.Telemetry{Endpoint: req.Telemetry.Endpoint, Protocol: req.Telemetry.Protocol,
-			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName}})
+			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName}}
+	if req.Host != nil && b.broker != nil {
+		preq.HostBrokerId = serveHost(b.broker, req.Host)
+	}
+	resp, err := b.c.Configure(ctx, preq)
 	if err != nil {
 		return []Diagnostic{{Message: fmt.Sprintf("configure call failed: %v", err)}}
 	}
@@ -157,12 +187,7 @@ type transportServer struct {
 }
 
 func (s *transportServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
-	b := Batch{ID: req.BatchId, Items: make([]Item, len(req.Items))}
-	for i, it := range req.Items {
-		b.Items[i] = Item{Action: Action(it.Action), App: it.App, ID: it.Id, LastDirtyTimestamp: it.LastDirtyTimestamp,
-			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
-			TraceParent: it.TraceParent}
-	}
+	b := Batch{ID: req.BatchId, Items: itemsFromPB(req.Items)}
 	var peer Peer
 	if req.Peer != nil {
 		peer = Peer{Name: req.Peer.Name, URL: req.Peer.Url, Address: req.Peer.Address}
@@ -171,11 +196,7 @@ func (s *transportServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.Se
 	if err != nil {
 		return &pb.SendResponse{FailureClass: int32(ClassOf(err)), Error: err.Error()}, nil
 	}
-	resp := &pb.SendResponse{Results: make([]*pb.ItemResult, len(results))}
-	for i, r := range results {
-		resp.Results[i] = &pb.ItemResult{StatusCode: int32(r.StatusCode), Entity: r.Entity}
-	}
-	return resp, nil
+	return &pb.SendResponse{Results: resultsToPB(results)}, nil
 }
 
 type transportClient struct {
@@ -186,12 +207,7 @@ type transportClient struct {
 // Send implements Transport over gRPC.
 func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemResult, error) {
 	req := &pb.SendRequest{Peer: &pb.Peer{Name: peer.Name, Url: peer.URL, Address: peer.Address}, BatchId: b.ID,
-		Items: make([]*pb.Item, len(b.Items))}
-	for i, it := range b.Items {
-		req.Items[i] = &pb.Item{Action: string(it.Action), App: it.App, Id: it.ID, LastDirtyTimestamp: it.LastDirtyTimestamp,
-			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
-			TraceParent: it.TraceParent}
-	}
+		Items: itemsToPB(b.Items)}
 	resp, err := t.c.Send(ctx, req)
 	if err != nil {
 		return nil, callError(ctx, err)
@@ -199,11 +215,7 @@ func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemR
 	if resp.FailureClass != 0 {
 		return nil, Fail(FailureClass(resp.FailureClass), errors.New(resp.Error))
 	}
-	out := make([]ItemResult, len(resp.Results))
-	for i, r := range resp.Results {
-		out[i] = ItemResult{StatusCode: int(r.StatusCode), Entity: r.Entity}
-	}
-	return out, nil
+	return resultsFromPB(resp.Results), nil
 }
 
 // callError classifies a failed call into a plugin: a plugin that is gone or restarting is a

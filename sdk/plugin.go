@@ -65,6 +65,9 @@ type ConfigureRequest struct {
 	NodeURL   string
 	LogLevel  string
 	Telemetry Telemetry
+	// Host is the node's host service: read the registry, apply or replicate actions, hand in
+	// inbound batches. Never nil: without a host its calls return ErrNoHost.
+	Host Host
 }
 
 // Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",

@@ -30,6 +30,11 @@ func WithFlushPolicy(p FlushPolicy) ServeOption {
 	return func(c *serveConfig) { c.kind, c.impl = KindFlushPolicy, p }
 }
 
+// WithActionHandler serves an action handler.
+func WithActionHandler(h ActionHandler) ServeOption {
+	return func(c *serveConfig) { c.kind, c.impl = KindActionHandler, h }
+}
+
 // WithLogger sets the logger; its output reaches the host's log.
 func WithLogger(l hclog.Logger) ServeOption { return func(c *serveConfig) { c.logger = l } }
 
@@ -45,7 +50,7 @@ func Serve(opts ...ServeOption) {
 		o(c)
 	}
 	if c.impl == nil {
-		fmt.Fprintln(os.Stderr, "herald plugin: sdk.Serve needs WithTransport or WithFlushPolicy")
+		fmt.Fprintln(os.Stderr, "herald plugin: sdk.Serve needs WithTransport, WithFlushPolicy or WithActionHandler")
 		os.Exit(1)
 	}
 	if c.logger == nil {
@@ -56,7 +61,8 @@ func Serve(opts ...ServeOption) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: servedMap(c.kind, c.impl)},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
+			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+				serverTracing())...)
 		},
 		Logger: c.logger,
 		Test:   c.test,

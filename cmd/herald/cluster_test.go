@@ -193,8 +193,20 @@ func metric(t *testing.T, n *e2e.Node, name string) float64 {
 
 var repl = map[string]string{"x-netflix-discovery-replication": "true"}
 
+// placements are the ways the built-in plugins run: the three-node suite runs once per placement.
+var placements = []struct{ name, hcl string }{
+	{"in-process", ""},
+	{"out-of-process", outOfProcess},
+}
+
 func TestThreeNodeReplication(t *testing.T) {
-	nodes := startCluster(t, 3, "")
+	for _, p := range placements {
+		t.Run(p.name, func(t *testing.T) { testThreeNodeReplication(t, p.hcl) })
+	}
+}
+
+func testThreeNodeReplication(t *testing.T, extra string) {
+	nodes := startCluster(t, 3, extra)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	t.Run("register at A is visible at B and C", func(t *testing.T) {
@@ -434,7 +446,13 @@ func (l *load) run(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 func TestKillAndRestartConverges(t *testing.T) {
-	nodes := startCluster(t, 3, "")
+	for _, p := range placements {
+		t.Run(p.name, func(t *testing.T) { testKillAndRestartConverges(t, p.hcl) })
+	}
+}
+
+func testKillAndRestartConverges(t *testing.T, extra string) {
+	nodes := startCluster(t, 3, extra)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	l := &load{acked: map[string]bool{}, targets: nodes}
 	stop, done := make(chan struct{}), make(chan struct{})

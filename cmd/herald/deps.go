@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/heraldhq/herald/core/actions"
 	"github.com/heraldhq/herald/core/config"
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/node"
@@ -17,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/core/telemetry"
+	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
 	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
 )
@@ -38,6 +43,11 @@ var builtinPolicies = map[string]func(maxBatch int, cfg replication.Config) sdk.
 	"size-or-age": func(maxBatch int, cfg replication.Config) sdk.FlushPolicy {
 		return replication.SizeOrAge{MaxBatch: maxBatch, Delay: cfg.BatchingDelay}
 	},
+}
+
+// builtinHandlers are the action handlers that run in-process without a plugin block.
+var builtinHandlers = map[string]func() sdk.ActionHandler{
+	"eureka": func() sdk.ActionHandler { return eurekahandler.New() },
 }
 
 func names[V any](m map[string]V) string {
@@ -68,6 +78,12 @@ func checkPlugins(cfg *config.Config) error {
 	if err := check("replication.flush_policy", cfg.Replication.FlushPolicy, builtinPolicies[cfg.Replication.FlushPolicy] != nil,
 		"flush_policy", names(builtinPolicies), "replication", "flush_policy"); err != nil {
 		return err
+	}
+	for i, h := range cfg.Replication.ActionHandlers {
+		if err := check(fmt.Sprintf("replication.action_handlers[%d]", i), h, builtinHandlers[h] != nil,
+			"action_handler", names(builtinHandlers), "replication", "action_handlers"); err != nil {
+			return err
+		}
 	}
 	for u, pt := range cfg.Replication.Peers {
 		if pt.Transport != "" {
@@ -119,7 +135,9 @@ func pluginSpec(cfg *config.Config, kind, name string) (pluginhost.Spec, bool, e
 		return pluginhost.Spec{}, false, nil
 	}
 	spec := pluginhost.Spec{Kind: kind, Name: name, Command: pc.Command, Args: pc.Args, SHA256: pc.SHA256,
-		Config: pc.Config, Source: cfg.PosOf("plugin", kind, name).String(), NodeName: cfg.Node.Name, LogLevel: cfg.Log.Level}
+		Config: pc.Config, Source: cfg.PosOf("plugin", kind, name).String(), NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
+		LogLevel:  cfg.Log.Level,
+		Telemetry: pluginTelemetry(cfg)}
 	for k, v := range pc.Env {
 		spec.Env = append(spec.Env, k+"="+v)
 	}
@@ -146,10 +164,22 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 		return node.Deps{}, nil, err
 	}
 	var procs []*pluginhost.Process
+	metrics := pluginhost.NewMetrics()
+	var closers []io.Closer // in-process plugins with something to stop (a transport's listener)
 	stopAll := func() {
 		for _, p := range procs {
 			p.Stop()
 		}
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	host := &actions.Host{}
+	tracing := &telemetry.Late{}
+	handlers, err := startHandlers(ctx, cfg, host, tracing, logger, &procs)
+	if err != nil {
+		stopAll()
+		return node.Deps{}, nil, err
 	}
 	transports := map[string]sdk.Transport{}
 	policies := map[string]sdk.FlushPolicy{}
@@ -171,8 +201,20 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 				return node.Deps{}, nil, err
 			}
 			if !run {
+				if kind == sdk.KindTransport {
+					t := builtinTransports[name](cfg)
+					if err := configureBuiltin(ctx, cfg, kind, name, t, host); err != nil {
+						stopAll()
+						return node.Deps{}, nil, err
+					}
+					transports[name] = t
+					if c, ok := t.(io.Closer); ok {
+						closers = append(closers, c)
+					}
+				}
 				continue
 			}
+			spec.Host, spec.TracerProvider = host, tracing
 			p, err := pluginhost.Start(ctx, spec, logger.Named("plugin"))
 			if err != nil {
 				stopAll()
@@ -186,16 +228,13 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 			}
 		}
 	}
-	transport := func(name string) sdk.Transport {
-		if t, ok := transports[name]; ok {
-			return t
-		}
-		t := builtinTransports[name](cfg)
-		transports[name] = t
-		return t
-	}
+	transport := func(name string) sdk.Transport { return transports[name] }
 	base := replicationConfig(cfg)
-	deps := node.Deps{Logger: logger, OnStop: stopAll}
+	for _, p := range procs {
+		metrics.Track(p)
+	}
+	deps := node.Deps{Logger: logger, OnStop: stopAll, ActionHandlers: handlers, Host: host, Tracing: tracing,
+		Collectors: []node.MetricsCollector{metrics}}
 	deps.NewReplicator = func(reg *registry.Registry, tel *telemetry.Provider) (node.Replicator, error) {
 		r := replication.New(replication.Options{
 			Config: base,
@@ -258,4 +297,85 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 		return r, nil
 	}
 	return deps, stopAll, nil
+}
+
+// startHandlers starts the action handlers replication.action_handlers lists, in order: plugin
+// processes for plugin blocks, built-ins in-process. In-process handlers are configured here as
+// processes are, with the block's config {} and the host service; a refused configuration names
+// the block (or the action_handlers key).
+func startHandlers(ctx context.Context, cfg *config.Config, host sdk.Host, tracing *telemetry.Late, logger hclog.Logger,
+	procs *[]*pluginhost.Process) ([]actions.Handler, error) {
+	var out []actions.Handler
+	for _, name := range cfg.Replication.ActionHandlers {
+		spec, run, err := pluginSpec(cfg, sdk.KindActionHandler, name)
+		if err != nil {
+			return nil, err
+		}
+		if run {
+			spec.Host, spec.TracerProvider = host, tracing
+			p, err := pluginhost.Start(ctx, spec, logger.Named("plugin"))
+			if err != nil {
+				return nil, err
+			}
+			*procs = append(*procs, p)
+			out = append(out, actions.Handler{Name: name, Impl: p.ActionHandler()})
+			continue
+		}
+		h := builtinHandlers[name]()
+		if err := configureBuiltin(ctx, cfg, sdk.KindActionHandler, name, h, host); err != nil {
+			return nil, err
+		}
+		out = append(out, actions.Handler{Name: name, Impl: h})
+	}
+	return out, nil
+}
+
+// pluginTelemetry is what plugins are told of the node's tracing, so their own spans join the
+// node's traces at the same collector.
+func pluginTelemetry(cfg *config.Config) sdk.Telemetry {
+	t := cfg.Telemetry.Tracing
+	if !t.Enabled {
+		return sdk.Telemetry{}
+	}
+	return sdk.Telemetry{Endpoint: t.Endpoint, Protocol: t.Exporter, SampleRatio: t.SampleRatio,
+		ServiceName: cfg.Telemetry.ServiceName + "-plugins"}
+}
+
+// configureBuiltin hands an in-process built-in plugin what a plugin process gets at Configure:
+// its block's config {}, the node's identity, telemetry settings and the host service. A refused
+// configuration names the plugin block, or the replication key that selected the plugin.
+func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string, impl any, host sdk.Host) error {
+	c, ok := impl.(sdk.Configurable)
+	if !ok {
+		return nil
+	}
+	pc := cfg.Plugins[kind][name]
+	var errs []string
+	for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: pc.Config, NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
+		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host}) {
+		if !d.Warning {
+			errs = append(errs, strings.TrimSuffix("config."+d.Path, ".")+": "+d.Message)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	where := cfg.PosOf("replication")
+	if _, ok := cfg.Plugins[kind][name]; ok {
+		where = cfg.PosOf("plugin", kind, name)
+	}
+	sort.Strings(errs)
+	return fmt.Errorf("%s: %s %q: configuration refused: %s", where, kind, name, strings.Join(errs, "; "))
+}
+
+// nodeURL is the node's Eureka base URL as peers reach it.
+func nodeURL(cfg *config.Config) string {
+	if cfg.Node.AdvertiseURL != "" {
+		return cfg.Node.AdvertiseURL
+	}
+	host := cfg.Node.BindAddr
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return fmt.Sprintf("http://%s/eureka/", net.JoinHostPort(host, strconv.Itoa(cfg.Node.Port)))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
 	"github.com/heraldhq/herald/plugins/flush/sizeorage"
 	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
@@ -13,6 +14,9 @@ import (
 var servable = map[string]map[string]func() sdk.ServeOption{
 	sdk.KindTransport: {
 		"http": func() sdk.ServeOption { return sdk.WithTransport(httptransport.NewPlugin()) },
+	},
+	sdk.KindActionHandler: {
+		"eureka": func() sdk.ServeOption { return sdk.WithActionHandler(eurekahandler.New()) },
 	},
 	sdk.KindFlushPolicy: {
 		"size-or-age": func() sdk.ServeOption { return sdk.WithFlushPolicy(sizeorage.New()) },

@@ -10,7 +10,11 @@ import (
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
 )
 
+// outOfProcess runs every built-in plugin the nodes use as its own process.
 const outOfProcess = `
+plugin "action_handler" "eureka" {
+  out_of_process = true
+}
 plugin "transport" "http" {
   out_of_process = true
   config {
@@ -26,12 +30,16 @@ plugin "flush_policy" "size-or-age" {
 `
 
 func transportPlugin(t *testing.T, n *e2e.Node) int {
+	return pluginProcess(t, n, "plugin serve transport http")
+}
+
+func pluginProcess(t *testing.T, n *e2e.Node, cmdline string) int {
 	t.Helper()
 	var pid int
 	e2e.Eventually(t, 10*time.Second, func() error {
-		pids := e2e.Children(n.Pid(), "plugin serve transport http")
+		pids := e2e.Children(n.Pid(), cmdline)
 		if len(pids) != 1 {
-			return fmt.Errorf("%s has %d transport plugin processes", n.Name, len(pids))
+			return fmt.Errorf("%s has %d %q processes", n.Name, len(pids), cmdline)
 		}
 		pid = pids[0]
 		return nil
@@ -39,9 +47,9 @@ func transportPlugin(t *testing.T, n *e2e.Node) int {
 	return pid
 }
 
-// Replication with the transport and the flush policy as plugin processes: a kill -9 of the
-// transport plugin under load loses no acknowledged write, and a kill -9 of the host leaves no
-// plugin process behind.
+// Replication with the transport, the flush policy and the action handler as plugin processes: a
+// kill -9 of A's transport plugin and of B's action handler under load loses no acknowledged
+// write, and a kill -9 of the host leaves no plugin process behind.
 func TestOutOfProcessPlugins(t *testing.T) {
 	nodes := startCluster(t, 3, outOfProcess)
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -59,12 +67,29 @@ func TestOutOfProcessPlugins(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// B's handler applies what A sends: while it is down, B answers 503 and A sends again.
+	oldHandler := pluginProcess(t, b, "plugin serve action_handler eureka")
+	if err := syscall.Kill(oldHandler, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second)
 	close(stop)
 	<-done
 	restarted := transportPlugin(t, a)
 	if restarted == old {
 		t.Fatal("the transport plugin was not restarted")
+	}
+	if pluginProcess(t, b, "plugin serve action_handler eureka") == oldHandler {
+		t.Fatal("the action handler was not restarted")
+	}
+	if n := metric(t, a, `herald_plugin_restarts_total{kind="transport",name="http"}`); n < 1 {
+		t.Errorf("A's transport plugin restarts metric = %v, want ≥ 1", n)
+	}
+	if n := metric(t, b, `herald_plugin_restarts_total{kind="action_handler",name="eureka"}`); n < 1 {
+		t.Errorf("B's action handler restarts metric = %v, want ≥ 1", n)
+	}
+	if n := metric(t, a, `herald_plugin_call_duration_seconds_count{kind="transport",method="Send",name="http"}`); n < 10 {
+		t.Errorf("A's transport Send calls counted: %v", n)
 	}
 	l.mu.Lock()
 	acked := l.acked
@@ -73,7 +98,7 @@ func TestOutOfProcessPlugins(t *testing.T) {
 		t.Fatalf("only %d writes acknowledged", len(acked))
 	}
 	e2e.Eventually(t, 30*time.Second, func() error { return sameRegistries(nodes, acked) })
-	t.Logf("%d acknowledged writes reached both peers across a kill -9 of the transport plugin", len(acked))
+	t.Logf("%d acknowledged writes reached both peers across a kill -9 of the transport plugin and of an action handler", len(acked))
 
 	plugins := append(e2e.Children(a.Pid(), "plugin serve"), e2e.Children(a.Pid(), "plugin serve flush_policy")...)
 	a.KillNodeOnly()

@@ -78,13 +78,52 @@ func spansOf(t *testing.T, n *node.Node, exp *tracetest.InMemoryExporter) []sdkt
 // child of A's task span.
 func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
 	t.Run("transport in-process", func(t *testing.T) { traceFollowsRegistration(t) })
+	// In a plugin process; the nodes keep their spans in memory, the plugin processes export theirs
+	// over OTLP/HTTP to a receiver in this test, as they would to Jaeger.
 	t.Run("transport as a plugin process", func(t *testing.T) {
-		traceFollowsRegistration(t, "plugin.transport.http.command="+heraldBin,
-			"plugin.transport.http.args=plugin,serve,transport,http")
+		rcv := newOTLPReceiver(t)
+		a, expA, batch := traceFollowsRegistration(t, "plugin.transport.http.command="+heraldBin,
+			"plugin.transport.http.args=plugin,serve,transport,http",
+			"telemetry.tracing.exporter=otlp-http", "telemetry.tracing.endpoint="+rcv.URL)
+		// In the batch's trace: A's client span of the gRPC call into the plugin, a child of the batch
+		// span; the plugin process's server span under it; and the SDK's span around Send under that.
+		trace := batch.SpanContext().TraceID().String()
+		e2e.Eventually(t, 10*time.Second, func() error {
+			var client sdktrace.ReadOnlySpan
+			for _, s := range spansOf(t, a, expA) {
+				if s.Name() == "herald.plugin.v1.Transport/Send" && s.Parent().SpanID() == batch.SpanContext().SpanID() {
+					client = s
+				}
+			}
+			if client == nil {
+				return fmt.Errorf("A has no client span of the plugin call under the batch span")
+			}
+			var server, send *otlpSpan
+			got := rcv.Spans()
+			for i, s := range got {
+				switch {
+				case s.TraceID != trace:
+				case s.Name == "herald.plugin.v1.Transport/Send" && s.Parent == client.SpanContext().SpanID().String():
+					server = &got[i]
+				case s.Name == "plugin.transport.Send":
+					send = &got[i]
+				}
+			}
+			if server == nil || send == nil {
+				return fmt.Errorf("plugin spans in the batch's trace: server %v, send %v (%d spans received)", server != nil, send != nil, len(got))
+			}
+			if send.Parent != server.SpanID {
+				return fmt.Errorf("the SDK's Send span must be a child of the plugin's server span")
+			}
+			if send.Service != "herald-plugins" {
+				return fmt.Errorf("plugin span service.name = %q", send.Service)
+			}
+			return nil
+		})
 	})
 }
 
-func traceFollowsRegistration(t *testing.T, sets ...string) {
+func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracetest.InMemoryExporter, sdktrace.ReadOnlySpan) {
 	nodes, exps := tracedPair(t, sets...)
 	a, b := nodes[0], nodes[1]
 	register(t, &e2e.Node{Name: "a", Port: portOf(a)}, "TRACED", "t1", 1000, nil)
@@ -139,6 +178,7 @@ func traceFollowsRegistration(t *testing.T, sets ...string) {
 		t.Fatalf("the apply span on B must be a child of A's task span: trace %s parent %s, task %s/%s",
 			apply.SpanContext().TraceID(), apply.Parent().SpanID(), task.SpanContext().TraceID(), task.SpanContext().SpanID())
 	}
+	return a, exps[0], batch
 }
 
 // A heartbeat superseded by a newer one for the same instance ends its task span with the

@@ -106,6 +106,7 @@ type AntiEntropyConfig struct {
 type ReplicationConfig struct {
 	Transport                string                `koanf:"transport"`
 	FlushPolicy              string                `koanf:"flush_policy"`
+	ActionHandlers           []string              `koanf:"action_handlers"`
 	MaxBatchSize             int                   `koanf:"max_batch_size"`
 	BatchingDelay            time.Duration         `koanf:"batching_delay"`
 	MaxBufferSize            int                   `koanf:"max_buffer_size"`
@@ -191,7 +192,7 @@ func Default() *Config {
 			AntiEntropy:        AntiEntropyConfig{Enabled: true, Interval: 30 * time.Second},
 		},
 		Replication: ReplicationConfig{
-			Transport: "http", FlushPolicy: "size-or-age", MaxBatchSize: 250, BatchingDelay: time.Millisecond,
+			Transport: "http", FlushPolicy: "size-or-age", ActionHandlers: []string{"eureka"}, MaxBatchSize: 250, BatchingDelay: time.Millisecond,
 			MaxBufferSize: 10000, Workers: 20, CongestionRetryDelay: time.Second,
 			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
 			MaxTimeForReplication: 30 * time.Second, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second,

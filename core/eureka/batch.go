@@ -38,7 +38,13 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 		parseError(w, codec.JSON)
 		return
 	}
-	results := h.batch.Apply(r.Context(), items)
+	results, err := h.batch.ApplyBatch(r.Context(), items)
+	if err != nil {
+		// Nothing is lost: the sender treats 503 as congestion and sends the batch again.
+		h.log.Warn("inbound batch refused for now", "items", len(items), "error", err)
+		plainText(w, http.StatusServiceUnavailable, "batch not applied, retry: "+err.Error())
+		return
+	}
 	if len(results) != len(items) {
 		// A sender ignores a response whose length differs from its batch; say so loudly here.
 		h.log.Error("batch receiver returned a wrong number of results", "items", len(items), "results", len(results))

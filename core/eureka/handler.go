@@ -38,9 +38,10 @@ const ReplicationHeader = "x-netflix-discovery-replication"
 var replicationHeaderKey = http.CanonicalHeaderKey(ReplicationHeader)
 
 // BatchReceiver applies the items of a POST /peerreplication/batch, in order, and returns one
-// result per item. The receive package provides the standard one.
+// result per item. An error fails the whole batch with 503, which a sender retries (an action
+// handler that is restarting, for instance).
 type BatchReceiver interface {
-	Apply(ctx context.Context, items []sdk.Item) []sdk.ItemResult
+	ApplyBatch(ctx context.Context, items []sdk.Item) ([]sdk.ItemResult, error)
 }
 
 // PeerStatus describes one peer for the status page and the dashboard.
@@ -73,7 +74,7 @@ type Options struct {
 	Batch BatchReceiver
 	// Accept, when set, is run on every client (non-replicated) registration after validation and
 	// before the registry applies it; an error refuses the registration. The answer is 400 with the
-	// error text, or the status of an error that has a StatusCode() int method returning 4xx.
+	// error text, or the status of an error that has a StatusCode() int method returning 4xx or 5xx.
 	Accept func(ctx context.Context, inst *registry.Instance) error
 	// Clock gives the time for registrations without lastDirtyTimestamp and for cache expiry.
 	// Nil: the system clock.
@@ -403,7 +404,7 @@ type statusCoder interface{ StatusCode() int }
 func refusalStatus(err error) int {
 	var sc statusCoder
 	if errors.As(err, &sc) {
-		if c := sc.StatusCode(); c >= 400 && c < 500 {
+		if c := sc.StatusCode(); c >= 400 && c < 600 {
 			return c
 		}
 	}

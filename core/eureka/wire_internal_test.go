@@ -205,8 +205,12 @@ func TestRefusalStatus(t *testing.T) {
 	if got := refusalStatus(fmt.Errorf("wrapped: %w", coded(409))); got != 409 {
 		t.Errorf("coded error: %d", got)
 	}
-	if got := refusalStatus(coded(503)); got != http.StatusBadRequest {
-		t.Errorf("5xx refusal must become 400, got %d", got)
+	// An admission handler that is down answers 503, which Eureka clients retry.
+	if got := refusalStatus(coded(503)); got != http.StatusServiceUnavailable {
+		t.Errorf("503 refusal: got %d", got)
+	}
+	if got := refusalStatus(coded(302)); got != http.StatusBadRequest {
+		t.Errorf("a non-error status must become 400, got %d", got)
 	}
 }
 

@@ -14,12 +14,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/heraldhq/herald/core/actions"
 	"github.com/heraldhq/herald/core/cluster"
 	"github.com/heraldhq/herald/core/eureka"
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/core/replication/receive"
 	"github.com/heraldhq/herald/core/telemetry"
+	"github.com/heraldhq/herald/sdk"
 )
 
 // Config is everything one node needs, already validated. cmd/herald builds it from the HCL file.
@@ -62,10 +64,15 @@ type Deps struct {
 	Logger hclog.Logger
 	// NewReplicator builds the pipeline once the registry and telemetry exist.
 	NewReplicator func(reg *registry.Registry, tel *telemetry.Provider) (Replicator, error)
-	// WrapReceiver lets action handlers wrap the default apply path of inbound batches.
-	WrapReceiver func(eureka.BatchReceiver) eureka.BatchReceiver
-	// Accept runs on client writes before they are applied (admission); nil accepts all.
-	Accept func(ctx context.Context, inst *registry.Instance) error
+	// ActionHandlers run, in order, on client registrations (Accept) and on inbound batches
+	// (validate, apply, observe). Actions no handler applies get the registry's built-in apply.
+	ActionHandlers []actions.Handler
+	// Host, when set, is bound to this node once it exists: it is the host service the plugins
+	// were given at their start.
+	Host *actions.Host
+	// Tracing, when set, is bound to this node's tracer provider once it exists: plugin clients
+	// created earlier trace their calls with it.
+	Tracing *telemetry.Late
 	// OnStop runs after the node stopped serving (plugin shutdown).
 	OnStop func()
 	// Collectors are extra Prometheus collectors served at the metrics path.
@@ -83,7 +90,7 @@ type Node struct {
 	api      *eureka.Handler
 	repl     Replicator
 	cluster  *cluster.Cluster
-	receiver eureka.BatchReceiver
+	receiver *actions.Chain
 	srv      *http.Server
 	ln       net.Listener
 	url      string
@@ -123,6 +130,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 	}
 
+	if deps.Tracing != nil {
+		deps.Tracing.Bind(n.tel.TracerProvider())
+	}
 	n.reg = registry.New(cfg.Registry, registry.WithLogger(n.log.Named("registry")))
 	if deps.NewReplicator != nil {
 		if n.repl, err = deps.NewReplicator(n.reg, n.tel); err != nil {
@@ -146,10 +156,24 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
 	}
 
-	n.receiver = receive.New(n.reg, receive.WithLogger(n.log.Named("receive")),
+	builtin := receive.New(n.reg, receive.WithLogger(n.log.Named("receive")),
 		receive.WithTracer(n.tel.Tracer("receive")))
-	if deps.WrapReceiver != nil {
-		n.receiver = deps.WrapReceiver(n.receiver)
+	if n.receiver, err = actions.New(deps.ActionHandlers, builtin, actions.WithLogger(n.log.Named("actions")),
+		actions.WithTracer(n.tel.Tracer("actions"))); err != nil {
+		return nil, fmt.Errorf("node %s: action handlers: %w", cfg.Name, err)
+	}
+	if deps.Host != nil {
+		t := actions.Target{Registry: n.reg, Builtin: builtin, Chain: n.receiver}
+		if r, ok := n.repl.(interface {
+			Replicate(context.Context, []sdk.Item) error
+		}); ok {
+			t.Replicate = r.Replicate
+		}
+		deps.Host.Bind(t)
+	}
+	var accept func(context.Context, *registry.Instance) error
+	if n.receiver.Accepts(sdk.ActionRegister) {
+		accept = n.receiver.AcceptRegistration
 	}
 	n.api = eureka.NewHandler(eureka.Options{
 		Registry:     n.reg,
@@ -158,7 +182,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		Cache:        cfg.Cache,
 		ReadGate:     n.cluster.AllowReads,
 		Batch:        n.receiver,
-		Accept:       deps.Accept,
+		Accept:       accept,
 		Peers:        n.peerStatus,
 	})
 

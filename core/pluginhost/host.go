@@ -20,8 +20,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/heraldhq/herald/core/telemetry"
 	"github.com/heraldhq/herald/sdk"
 )
 
@@ -40,6 +43,14 @@ type Spec struct {
 	Source string
 	// Node identity and log level passed to Configure.
 	NodeName, NodeURL, LogLevel string
+	// Telemetry tells the plugin where to send its own spans.
+	Telemetry sdk.Telemetry
+	// Host is the host service the plugin may call back into (nil: none).
+	Host sdk.Host
+	// TracerProvider traces calls into the plugin (a client span per call made under a sampled
+	// span, its context propagated as a W3C traceparent so the plugin's spans join the trace).
+	// Nil: not traced.
+	TracerProvider trace.TracerProvider
 }
 
 func (s Spec) String() string { return fmt.Sprintf("plugin %q %q (%s)", s.Kind, s.Name, s.Source) }
@@ -72,14 +83,17 @@ type Process struct {
 	mu       sync.Mutex
 	client   *plugin.Client
 	impl     any
+	actions  []sdk.ActionSpec // an action handler's actions, read at the first start
 	state    State
 	restarts int
 	lastErr  string
 	lastExit time.Time
 	backoff  time.Duration
 	wake     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
+	// observe, when set (Metrics.Track, before the first call), records a call's latency.
+	observe func(method string, d time.Duration)
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // Start launches the plugin, checks its handshake, kind and configuration, and supervises it
@@ -121,6 +135,12 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	cmd.Env = append(os.Environ(), p.spec.Env...)
 	// Linux kills the plugin when herald dies, also on SIGKILL; sdk.Serve covers the rest.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))}
+	if p.spec.TracerProvider != nil {
+		dial = append(dial, grpc.WithStatsHandler(telemetry.SampledOnly(otelgrpc.NewClientHandler(
+			otelgrpc.WithTracerProvider(p.spec.TracerProvider), otelgrpc.WithPropagators(telemetry.Propagator)))))
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: sdk.PluginMap()},
@@ -130,8 +150,7 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 		AutoMTLS:         true,
 		Logger:           p.logger,
 		StartTimeout:     10 * time.Second,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+		GRPCDialOptions:  dial,
 	})
 	rpc, err := client.Client()
 	if err != nil {
@@ -152,7 +171,7 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	if c, ok := raw.(sdk.Configurable); ok {
 		var errs []string
 		for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: p.spec.Config, NodeName: p.spec.NodeName,
-			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel}) {
+			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel, Telemetry: p.spec.Telemetry, Host: p.spec.Host}) {
 			key := "config"
 			if d.Path != "" {
 				key += "." + d.Path
@@ -171,6 +190,9 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	}
 	p.mu.Lock()
 	p.client, p.impl, p.state = client, raw, StateRunning
+	if h, ok := raw.(sdk.ActionHandler); ok && first {
+		p.actions = h.Actions()
+	}
 	p.mu.Unlock()
 	if !first {
 		p.logger.Info("plugin restarted", "restarts", p.restarts)
@@ -257,6 +279,15 @@ func (p *Process) current() any {
 	return p.impl
 }
 
+// timed returns the function that records a call's latency when it returns.
+func (p *Process) timed(method string) func() {
+	if p.observe == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() { p.observe(method, time.Since(start)) }
+}
+
 func (p *Process) poke() {
 	select {
 	case p.wake <- struct{}{}:
@@ -308,6 +339,7 @@ func (s supervisedTransport) Send(ctx context.Context, peer sdk.Peer, b sdk.Batc
 	if t == nil {
 		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("%s: %w", s.p.spec, errRestarting))
 	}
+	defer s.p.timed("Send")()
 	res, err := t.Send(ctx, peer, b)
 	if err != nil && sdk.ClassOf(err) == sdk.Transient {
 		s.p.poke() // maybe the process died: look now rather than at the next tick
@@ -325,9 +357,57 @@ func (s supervisedPolicy) Decide(ctx context.Context, st sdk.PendingState) (sdk.
 	if f == nil {
 		return sdk.FlushDecision{}, sdk.Fail(sdk.Transient, fmt.Errorf("%s: %w", s.p.spec, errRestarting))
 	}
+	defer s.p.timed("Decide")()
 	d, err := f.Decide(ctx, st)
 	if err != nil {
 		s.p.poke()
 	}
 	return d, err
+}
+
+// ActionHandler returns a sdk.ActionHandler backed by the plugin. Its actions are those it
+// declared at its first start. While the plugin is down, calls fail: a client's registration is
+// answered 503 (clients retry) and an inbound batch is refused with 503 (the sender retries it).
+func (p *Process) ActionHandler() sdk.ActionHandler { return supervisedHandler{p} }
+
+type supervisedHandler struct{ p *Process }
+
+func (s supervisedHandler) Actions() []sdk.ActionSpec {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.p.actions
+}
+
+func (s supervisedHandler) live() (sdk.ActionHandler, error) {
+	h, _ := s.p.current().(sdk.ActionHandler)
+	if h == nil {
+		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("%s: %w", s.p.spec, errRestarting))
+	}
+	return h, nil
+}
+
+func (s supervisedHandler) Accept(ctx context.Context, it sdk.Item) (sdk.Item, error) {
+	h, err := s.live()
+	if err != nil {
+		return it, err
+	}
+	defer s.p.timed("Accept")()
+	out, err := h.Accept(ctx, it)
+	if err != nil && sdk.ClassOf(err) == sdk.Transient {
+		s.p.poke()
+	}
+	return out, err
+}
+
+func (s supervisedHandler) Receive(ctx context.Context, req sdk.ReceiveRequest) ([]sdk.ItemResult, error) {
+	h, err := s.live()
+	if err != nil {
+		return nil, err
+	}
+	defer s.p.timed("Receive")()
+	rs, err := h.Receive(ctx, req)
+	if err != nil && sdk.ClassOf(err) == sdk.Transient {
+		s.p.poke()
+	}
+	return rs, err
 }

@@ -391,9 +391,15 @@ func (p *pipeline) send(b *sentBatch) {
 			}
 		}
 	}
+	ctx := p.ctx
+	if bc, ok := p.h.observer.(interface {
+		BatchContext(context.Context, string) context.Context
+	}); ok {
+		ctx = bc.BatchContext(ctx, b.id) // the transport's work (a plugin call) joins the batch's trace
+	}
 	p.c.inFlight.Add(1)
 	start := time.Now()
-	results, err := p.transport.Send(p.ctx, p.peer, sdk.Batch{ID: b.id, Items: items})
+	results, err := p.transport.Send(ctx, p.peer, sdk.Batch{ID: b.id, Items: items})
 	el := time.Since(start)
 	p.c.inFlight.Add(-1)
 	p.c.batches.Add(1)

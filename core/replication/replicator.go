@@ -82,6 +82,26 @@ func (r *Replicator) Listener() registry.Listener {
 	}
 }
 
+// Replicate hands items written on this node (custom actions of action handlers) to every peer,
+// as the Listener does with the registry's writes: a newer item with the same action, app and id
+// supersedes an older one still pending.
+func (r *Replicator) Replicate(ctx context.Context, items []sdk.Item) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.list) == 0 {
+		return nil
+	}
+	now := r.opts.Clock.Now().UnixMilli()
+	span := trace.SpanContextFromContext(ctx)
+	for _, it := range items {
+		t := NewItemTask(it, span, now, r.opts.Config.MaxTimeForReplication)
+		for _, p := range r.list {
+			p.accept(t)
+		}
+	}
+	return nil
+}
+
 // Enqueue hands a task to one peer's pipeline (used by repairs); false when the peer is unknown.
 func (r *Replicator) Enqueue(peer string, t *Task) bool {
 	r.mu.RLock()

@@ -84,6 +84,25 @@ func NewTask(w registry.Write, span trace.SpanContext, nowMs int64, maxTime time
 	return t
 }
 
+// NewItemTask builds a task from an item an action handler wrote (a custom action); it lives for
+// maxTime.
+func NewItemTask(it sdk.Item, span trace.SpanContext, nowMs int64, maxTime time.Duration) *Task {
+	a := registry.Action(it.Action)
+	return &Task{
+		ID:               TaskID(a, it.App, it.ID),
+		Action:           a,
+		App:              it.App,
+		Instance:         it.ID,
+		LastDirty:        it.LastDirtyTimestamp,
+		Status:           registry.Status(it.Status),
+		OverriddenStatus: registry.Status(it.OverriddenStatus),
+		Payload:          it.Payload,
+		Accepted:         nowMs,
+		Expires:          nowMs + maxTime.Milliseconds(),
+		Span:             span,
+	}
+}
+
 func (t *Task) expired(nowMs int64) bool { return nowMs >= t.Expires }
 
 // size is a rough byte size of the task on the wire, for flush policies that look at bytes.

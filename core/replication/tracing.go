@@ -116,6 +116,17 @@ func (o *tracingObserver) Batched(peer, batchID string, ts []*Task) {
 	o.mu.Unlock()
 }
 
+// BatchContext returns ctx carrying the batch's span, for the transport's Send.
+func (o *tracingObserver) BatchContext(ctx context.Context, batchID string) context.Context {
+	o.mu.Lock()
+	bs := o.batches[batchID]
+	o.mu.Unlock()
+	if bs == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, bs)
+}
+
 func (o *tracingObserver) Sent(peer, batchID string, ts []*Task, items []sdk.Item, err error) {
 	o.mu.Lock()
 	bs := o.batches[batchID]

@@ -66,6 +66,11 @@ func (r *Receiver) Apply(ctx context.Context, items []sdk.Item) []sdk.ItemResult
 	return out
 }
 
+// ApplyBatch implements eureka.BatchReceiver; it never fails as a whole.
+func (r *Receiver) ApplyBatch(ctx context.Context, items []sdk.Item) ([]sdk.ItemResult, error) {
+	return r.Apply(ctx, items), nil
+}
+
 func (r *Receiver) applyItem(ctx context.Context, it *sdk.Item) (res sdk.ItemResult) {
 	if r.tracer != nil && sampled(it.TraceParent) {
 		var span trace.Span

@@ -207,11 +207,13 @@ func (x *ConfigKey) GetDescription() string {
 type ConfigureRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The plugin's config {} block as JSON.
-	ConfigJson    []byte     `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
-	NodeName      string     `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	NodeUrl       string     `protobuf:"bytes,3,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
-	LogLevel      string     `protobuf:"bytes,4,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
-	Telemetry     *Telemetry `protobuf:"bytes,5,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	ConfigJson []byte     `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	NodeName   string     `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	NodeUrl    string     `protobuf:"bytes,3,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
+	LogLevel   string     `protobuf:"bytes,4,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
+	Telemetry  *Telemetry `protobuf:"bytes,5,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	// The go-plugin broker id on which the host serves the Host service (0: none).
+	HostBrokerId  uint32 `protobuf:"varint,6,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +281,13 @@ func (x *ConfigureRequest) GetTelemetry() *Telemetry {
 		return x.Telemetry
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
 }
 
 type Telemetry struct {
@@ -994,6 +1003,573 @@ func (x *FlushDecision) GetRecheckAfterNs() int64 {
 	return 0
 }
 
+type ActionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionsRequest) Reset() {
+	*x = ActionsRequest{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionsRequest) ProtoMessage() {}
+
+func (x *ActionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionsRequest.ProtoReflect.Descriptor instead.
+func (*ActionsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+type ActionSpec struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	Accept bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	// sdk.ReceiveMode: 0 none, 1 validate, 2 apply, 3 observe.
+	Receive       int32 `protobuf:"varint,3,opt,name=receive,proto3" json:"receive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionSpec) Reset() {
+	*x = ActionSpec{}
+	mi := &file_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionSpec) ProtoMessage() {}
+
+func (x *ActionSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionSpec.ProtoReflect.Descriptor instead.
+func (*ActionSpec) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ActionSpec) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ActionSpec) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+func (x *ActionSpec) GetReceive() int32 {
+	if x != nil {
+		return x.Receive
+	}
+	return 0
+}
+
+type ActionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actions       []*ActionSpec          `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionsResponse) Reset() {
+	*x = ActionsResponse{}
+	mi := &file_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionsResponse) ProtoMessage() {}
+
+func (x *ActionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionsResponse.ProtoReflect.Descriptor instead.
+func (*ActionsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ActionsResponse) GetActions() []*ActionSpec {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+type AcceptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptRequest) Reset() {
+	*x = AcceptRequest{}
+	mi := &file_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptRequest) ProtoMessage() {}
+
+func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptRequest.ProtoReflect.Descriptor instead.
+func (*AcceptRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AcceptRequest) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+type AcceptResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Item  *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	// Set when the handler refused the item: the HTTP status and message for the client.
+	RefusalCode    int32  `protobuf:"varint,2,opt,name=refusal_code,json=refusalCode,proto3" json:"refusal_code,omitempty"`
+	RefusalMessage string `protobuf:"bytes,3,opt,name=refusal_message,json=refusalMessage,proto3" json:"refusal_message,omitempty"`
+	// Set when the handler failed.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptResponse) Reset() {
+	*x = AcceptResponse{}
+	mi := &file_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptResponse) ProtoMessage() {}
+
+func (x *AcceptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptResponse.ProtoReflect.Descriptor instead.
+func (*AcceptResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AcceptResponse) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *AcceptResponse) GetRefusalCode() int32 {
+	if x != nil {
+		return x.RefusalCode
+	}
+	return 0
+}
+
+func (x *AcceptResponse) GetRefusalMessage() string {
+	if x != nil {
+		return x.RefusalMessage
+	}
+	return ""
+}
+
+func (x *AcceptResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ReceiveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          int32                  `protobuf:"varint,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Action        string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Items         []*Item                `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	Results       []*ItemResult          `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveRequest) Reset() {
+	*x = ReceiveRequest{}
+	mi := &file_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveRequest) ProtoMessage() {}
+
+func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveRequest.ProtoReflect.Descriptor instead.
+func (*ReceiveRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReceiveRequest) GetMode() int32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *ReceiveRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ReceiveRequest) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ReceiveRequest) GetResults() []*ItemResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type ReceiveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ItemResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveResponse) Reset() {
+	*x = ReceiveResponse{}
+	mi := &file_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveResponse) ProtoMessage() {}
+
+func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveResponse.ProtoReflect.Descriptor instead.
+func (*ReceiveResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReceiveResponse) GetResults() []*ItemResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ReceiveResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type InstanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceRequest) Reset() {
+	*x = InstanceRequest{}
+	mi := &file_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceRequest) ProtoMessage() {}
+
+func (x *InstanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceRequest.ProtoReflect.Descriptor instead.
+func (*InstanceRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *InstanceRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *InstanceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type InstanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Instance      []byte                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceResponse) Reset() {
+	*x = InstanceResponse{}
+	mi := &file_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceResponse) ProtoMessage() {}
+
+func (x *InstanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceResponse.ProtoReflect.Descriptor instead.
+func (*InstanceResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *InstanceResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *InstanceResponse) GetInstance() []byte {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+type ItemsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemsRequest) Reset() {
+	*x = ItemsRequest{}
+	mi := &file_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemsRequest) ProtoMessage() {}
+
+func (x *ItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemsRequest.ProtoReflect.Descriptor instead.
+func (*ItemsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ItemsRequest) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ResultsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ItemResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResultsResponse) Reset() {
+	*x = ResultsResponse{}
+	mi := &file_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResultsResponse) ProtoMessage() {}
+
+func (x *ResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResultsResponse.ProtoReflect.Descriptor instead.
+func (*ResultsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ResultsResponse) GetResults() []*ItemResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -1010,14 +1586,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\tR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xc3\x01\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xe9\x01\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x1b\n" +
 	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x19\n" +
 	"\bnode_url\x18\x03 \x01(\tR\anodeUrl\x12\x1b\n" +
 	"\tlog_level\x18\x04 \x01(\tR\blogLevel\x129\n" +
-	"\ttelemetry\x18\x05 \x01(\v2\x1b.herald.plugin.v1.TelemetryR\ttelemetry\"\x89\x01\n" +
+	"\ttelemetry\x18\x05 \x01(\v2\x1b.herald.plugin.v1.TelemetryR\ttelemetry\x12$\n" +
+	"\x0ehost_broker_id\x18\x06 \x01(\rR\fhostBrokerId\"\x89\x01\n" +
 	"\tTelemetry\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12!\n" +
@@ -1076,14 +1653,56 @@ const file_plugin_proto_rawDesc = "" +
 	"\tmin_count\x18\x03 \x01(\x03R\bminCount\x12\x1c\n" +
 	"\n" +
 	"max_age_ns\x18\x04 \x01(\x03R\bmaxAgeNs\x12(\n" +
-	"\x10recheck_after_ns\x18\x05 \x01(\x03R\x0erecheckAfterNs2\xa3\x01\n" +
+	"\x10recheck_after_ns\x18\x05 \x01(\x03R\x0erecheckAfterNs\"\x10\n" +
+	"\x0eActionsRequest\"V\n" +
+	"\n" +
+	"ActionSpec\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\x12\x18\n" +
+	"\areceive\x18\x03 \x01(\x05R\areceive\"I\n" +
+	"\x0fActionsResponse\x126\n" +
+	"\aactions\x18\x01 \x03(\v2\x1c.herald.plugin.v1.ActionSpecR\aactions\";\n" +
+	"\rAcceptRequest\x12*\n" +
+	"\x04item\x18\x01 \x01(\v2\x16.herald.plugin.v1.ItemR\x04item\"\x9e\x01\n" +
+	"\x0eAcceptResponse\x12*\n" +
+	"\x04item\x18\x01 \x01(\v2\x16.herald.plugin.v1.ItemR\x04item\x12!\n" +
+	"\frefusal_code\x18\x02 \x01(\x05R\vrefusalCode\x12'\n" +
+	"\x0frefusal_message\x18\x03 \x01(\tR\x0erefusalMessage\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xa2\x01\n" +
+	"\x0eReceiveRequest\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\x05R\x04mode\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12,\n" +
+	"\x05items\x18\x03 \x03(\v2\x16.herald.plugin.v1.ItemR\x05items\x126\n" +
+	"\aresults\x18\x04 \x03(\v2\x1c.herald.plugin.v1.ItemResultR\aresults\"_\n" +
+	"\x0fReceiveResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.herald.plugin.v1.ItemResultR\aresults\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"3\n" +
+	"\x0fInstanceRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"D\n" +
+	"\x10InstanceResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x1a\n" +
+	"\binstance\x18\x02 \x01(\fR\binstance\"<\n" +
+	"\fItemsRequest\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.herald.plugin.v1.ItemR\x05items\"I\n" +
+	"\x0fResultsResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.herald.plugin.v1.ItemResultR\aresults2\xa3\x01\n" +
 	"\x04Base\x12E\n" +
 	"\x04Info\x12\x1d.herald.plugin.v1.InfoRequest\x1a\x1e.herald.plugin.v1.InfoResponse\x12T\n" +
 	"\tConfigure\x12\".herald.plugin.v1.ConfigureRequest\x1a#.herald.plugin.v1.ConfigureResponse2R\n" +
 	"\tTransport\x12E\n" +
 	"\x04Send\x12\x1d.herald.plugin.v1.SendRequest\x1a\x1e.herald.plugin.v1.SendResponse2X\n" +
 	"\vFlushPolicy\x12I\n" +
-	"\x06Decide\x12\x1e.herald.plugin.v1.PendingState\x1a\x1f.herald.plugin.v1.FlushDecisionB5Z3github.com/heraldhq/herald/sdk/internal/proto;protob\x06proto3"
+	"\x06Decide\x12\x1e.herald.plugin.v1.PendingState\x1a\x1f.herald.plugin.v1.FlushDecision2\xfc\x01\n" +
+	"\rActionHandler\x12N\n" +
+	"\aActions\x12 .herald.plugin.v1.ActionsRequest\x1a!.herald.plugin.v1.ActionsResponse\x12K\n" +
+	"\x06Accept\x12\x1f.herald.plugin.v1.AcceptRequest\x1a .herald.plugin.v1.AcceptResponse\x12N\n" +
+	"\aReceive\x12 .herald.plugin.v1.ReceiveRequest\x1a!.herald.plugin.v1.ReceiveResponse2\xc2\x02\n" +
+	"\x04Host\x12Q\n" +
+	"\bInstance\x12!.herald.plugin.v1.InstanceRequest\x1a\".herald.plugin.v1.InstanceResponse\x12J\n" +
+	"\x05Apply\x12\x1e.herald.plugin.v1.ItemsRequest\x1a!.herald.plugin.v1.ResultsResponse\x12N\n" +
+	"\tReplicate\x12\x1e.herald.plugin.v1.ItemsRequest\x1a!.herald.plugin.v1.ResultsResponse\x12K\n" +
+	"\aReceive\x12\x1d.herald.plugin.v1.SendRequest\x1a!.herald.plugin.v1.ResultsResponseB5Z3github.com/heraldhq/herald/sdk/internal/proto;protob\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1097,7 +1716,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: herald.plugin.v1.InfoRequest
 	(*InfoResponse)(nil),      // 1: herald.plugin.v1.InfoResponse
@@ -1113,6 +1732,17 @@ var file_plugin_proto_goTypes = []any{
 	(*SendResponse)(nil),      // 11: herald.plugin.v1.SendResponse
 	(*PendingState)(nil),      // 12: herald.plugin.v1.PendingState
 	(*FlushDecision)(nil),     // 13: herald.plugin.v1.FlushDecision
+	(*ActionsRequest)(nil),    // 14: herald.plugin.v1.ActionsRequest
+	(*ActionSpec)(nil),        // 15: herald.plugin.v1.ActionSpec
+	(*ActionsResponse)(nil),   // 16: herald.plugin.v1.ActionsResponse
+	(*AcceptRequest)(nil),     // 17: herald.plugin.v1.AcceptRequest
+	(*AcceptResponse)(nil),    // 18: herald.plugin.v1.AcceptResponse
+	(*ReceiveRequest)(nil),    // 19: herald.plugin.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),   // 20: herald.plugin.v1.ReceiveResponse
+	(*InstanceRequest)(nil),   // 21: herald.plugin.v1.InstanceRequest
+	(*InstanceResponse)(nil),  // 22: herald.plugin.v1.InstanceResponse
+	(*ItemsRequest)(nil),      // 23: herald.plugin.v1.ItemsRequest
+	(*ResultsResponse)(nil),   // 24: herald.plugin.v1.ResultsResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: herald.plugin.v1.InfoResponse.schema:type_name -> herald.plugin.v1.ConfigKey
@@ -1121,19 +1751,41 @@ var file_plugin_proto_depIdxs = []int32{
 	7,  // 3: herald.plugin.v1.SendRequest.peer:type_name -> herald.plugin.v1.Peer
 	8,  // 4: herald.plugin.v1.SendRequest.items:type_name -> herald.plugin.v1.Item
 	10, // 5: herald.plugin.v1.SendResponse.results:type_name -> herald.plugin.v1.ItemResult
-	0,  // 6: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
-	3,  // 7: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
-	9,  // 8: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
-	12, // 9: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
-	1,  // 10: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
-	6,  // 11: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
-	11, // 12: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
-	13, // 13: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	15, // 6: herald.plugin.v1.ActionsResponse.actions:type_name -> herald.plugin.v1.ActionSpec
+	8,  // 7: herald.plugin.v1.AcceptRequest.item:type_name -> herald.plugin.v1.Item
+	8,  // 8: herald.plugin.v1.AcceptResponse.item:type_name -> herald.plugin.v1.Item
+	8,  // 9: herald.plugin.v1.ReceiveRequest.items:type_name -> herald.plugin.v1.Item
+	10, // 10: herald.plugin.v1.ReceiveRequest.results:type_name -> herald.plugin.v1.ItemResult
+	10, // 11: herald.plugin.v1.ReceiveResponse.results:type_name -> herald.plugin.v1.ItemResult
+	8,  // 12: herald.plugin.v1.ItemsRequest.items:type_name -> herald.plugin.v1.Item
+	10, // 13: herald.plugin.v1.ResultsResponse.results:type_name -> herald.plugin.v1.ItemResult
+	0,  // 14: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
+	3,  // 15: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
+	9,  // 16: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
+	12, // 17: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
+	14, // 18: herald.plugin.v1.ActionHandler.Actions:input_type -> herald.plugin.v1.ActionsRequest
+	17, // 19: herald.plugin.v1.ActionHandler.Accept:input_type -> herald.plugin.v1.AcceptRequest
+	19, // 20: herald.plugin.v1.ActionHandler.Receive:input_type -> herald.plugin.v1.ReceiveRequest
+	21, // 21: herald.plugin.v1.Host.Instance:input_type -> herald.plugin.v1.InstanceRequest
+	23, // 22: herald.plugin.v1.Host.Apply:input_type -> herald.plugin.v1.ItemsRequest
+	23, // 23: herald.plugin.v1.Host.Replicate:input_type -> herald.plugin.v1.ItemsRequest
+	9,  // 24: herald.plugin.v1.Host.Receive:input_type -> herald.plugin.v1.SendRequest
+	1,  // 25: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
+	6,  // 26: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
+	11, // 27: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
+	13, // 28: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
+	16, // 29: herald.plugin.v1.ActionHandler.Actions:output_type -> herald.plugin.v1.ActionsResponse
+	18, // 30: herald.plugin.v1.ActionHandler.Accept:output_type -> herald.plugin.v1.AcceptResponse
+	20, // 31: herald.plugin.v1.ActionHandler.Receive:output_type -> herald.plugin.v1.ReceiveResponse
+	22, // 32: herald.plugin.v1.Host.Instance:output_type -> herald.plugin.v1.InstanceResponse
+	24, // 33: herald.plugin.v1.Host.Apply:output_type -> herald.plugin.v1.ResultsResponse
+	24, // 34: herald.plugin.v1.Host.Replicate:output_type -> herald.plugin.v1.ResultsResponse
+	24, // 35: herald.plugin.v1.Host.Receive:output_type -> herald.plugin.v1.ResultsResponse
+	25, // [25:36] is the sub-list for method output_type
+	14, // [14:25] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1147,9 +1799,9 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   25,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   5,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,

@@ -368,3 +368,401 @@ var FlushPolicy_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "plugin.proto",
 }
+
+const (
+	ActionHandler_Actions_FullMethodName = "/herald.plugin.v1.ActionHandler/Actions"
+	ActionHandler_Accept_FullMethodName  = "/herald.plugin.v1.ActionHandler/Accept"
+	ActionHandler_Receive_FullMethodName = "/herald.plugin.v1.ActionHandler/Receive"
+)
+
+// ActionHandlerClient is the client API for ActionHandler service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type ActionHandlerClient interface {
+	Actions(ctx context.Context, in *ActionsRequest, opts ...grpc.CallOption) (*ActionsResponse, error)
+	Accept(ctx context.Context, in *AcceptRequest, opts ...grpc.CallOption) (*AcceptResponse, error)
+	Receive(ctx context.Context, in *ReceiveRequest, opts ...grpc.CallOption) (*ReceiveResponse, error)
+}
+
+type actionHandlerClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewActionHandlerClient(cc grpc.ClientConnInterface) ActionHandlerClient {
+	return &actionHandlerClient{cc}
+}
+
+func (c *actionHandlerClient) Actions(ctx context.Context, in *ActionsRequest, opts ...grpc.CallOption) (*ActionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ActionsResponse)
+	err := c.cc.Invoke(ctx, ActionHandler_Actions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *actionHandlerClient) Accept(ctx context.Context, in *AcceptRequest, opts ...grpc.CallOption) (*AcceptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcceptResponse)
+	err := c.cc.Invoke(ctx, ActionHandler_Accept_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *actionHandlerClient) Receive(ctx context.Context, in *ReceiveRequest, opts ...grpc.CallOption) (*ReceiveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReceiveResponse)
+	err := c.cc.Invoke(ctx, ActionHandler_Receive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ActionHandlerServer is the server API for ActionHandler service.
+// All implementations must embed UnimplementedActionHandlerServer
+// for forward compatibility.
+type ActionHandlerServer interface {
+	Actions(context.Context, *ActionsRequest) (*ActionsResponse, error)
+	Accept(context.Context, *AcceptRequest) (*AcceptResponse, error)
+	Receive(context.Context, *ReceiveRequest) (*ReceiveResponse, error)
+	mustEmbedUnimplementedActionHandlerServer()
+}
+
+// UnimplementedActionHandlerServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedActionHandlerServer struct{}
+
+func (UnimplementedActionHandlerServer) Actions(context.Context, *ActionsRequest) (*ActionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Actions not implemented")
+}
+func (UnimplementedActionHandlerServer) Accept(context.Context, *AcceptRequest) (*AcceptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Accept not implemented")
+}
+func (UnimplementedActionHandlerServer) Receive(context.Context, *ReceiveRequest) (*ReceiveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Receive not implemented")
+}
+func (UnimplementedActionHandlerServer) mustEmbedUnimplementedActionHandlerServer() {}
+func (UnimplementedActionHandlerServer) testEmbeddedByValue()                       {}
+
+// UnsafeActionHandlerServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ActionHandlerServer will
+// result in compilation errors.
+type UnsafeActionHandlerServer interface {
+	mustEmbedUnimplementedActionHandlerServer()
+}
+
+func RegisterActionHandlerServer(s grpc.ServiceRegistrar, srv ActionHandlerServer) {
+	// If the following call panics, it indicates UnimplementedActionHandlerServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ActionHandler_ServiceDesc, srv)
+}
+
+func _ActionHandler_Actions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ActionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ActionHandlerServer).Actions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ActionHandler_Actions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ActionHandlerServer).Actions(ctx, req.(*ActionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ActionHandler_Accept_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ActionHandlerServer).Accept(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ActionHandler_Accept_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ActionHandlerServer).Accept(ctx, req.(*AcceptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ActionHandler_Receive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReceiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ActionHandlerServer).Receive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ActionHandler_Receive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ActionHandlerServer).Receive(ctx, req.(*ReceiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ActionHandler_ServiceDesc is the grpc.ServiceDesc for ActionHandler service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ActionHandler_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "herald.plugin.v1.ActionHandler",
+	HandlerType: (*ActionHandlerServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Actions",
+			Handler:    _ActionHandler_Actions_Handler,
+		},
+		{
+			MethodName: "Accept",
+			Handler:    _ActionHandler_Accept_Handler,
+		},
+		{
+			MethodName: "Receive",
+			Handler:    _ActionHandler_Receive_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}
+
+const (
+	Host_Instance_FullMethodName  = "/herald.plugin.v1.Host/Instance"
+	Host_Apply_FullMethodName     = "/herald.plugin.v1.Host/Apply"
+	Host_Replicate_FullMethodName = "/herald.plugin.v1.Host/Replicate"
+	Host_Receive_FullMethodName   = "/herald.plugin.v1.Host/Receive"
+)
+
+// HostClient is the client API for Host service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Host is served by herald to its plugins over go-plugin's broker.
+type HostClient interface {
+	Instance(ctx context.Context, in *InstanceRequest, opts ...grpc.CallOption) (*InstanceResponse, error)
+	Apply(ctx context.Context, in *ItemsRequest, opts ...grpc.CallOption) (*ResultsResponse, error)
+	Replicate(ctx context.Context, in *ItemsRequest, opts ...grpc.CallOption) (*ResultsResponse, error)
+	Receive(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*ResultsResponse, error)
+}
+
+type hostClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostClient(cc grpc.ClientConnInterface) HostClient {
+	return &hostClient{cc}
+}
+
+func (c *hostClient) Instance(ctx context.Context, in *InstanceRequest, opts ...grpc.CallOption) (*InstanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstanceResponse)
+	err := c.cc.Invoke(ctx, Host_Instance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Apply(ctx context.Context, in *ItemsRequest, opts ...grpc.CallOption) (*ResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResultsResponse)
+	err := c.cc.Invoke(ctx, Host_Apply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Replicate(ctx context.Context, in *ItemsRequest, opts ...grpc.CallOption) (*ResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResultsResponse)
+	err := c.cc.Invoke(ctx, Host_Replicate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Receive(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*ResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResultsResponse)
+	err := c.cc.Invoke(ctx, Host_Receive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServer is the server API for Host service.
+// All implementations must embed UnimplementedHostServer
+// for forward compatibility.
+//
+// Host is served by herald to its plugins over go-plugin's broker.
+type HostServer interface {
+	Instance(context.Context, *InstanceRequest) (*InstanceResponse, error)
+	Apply(context.Context, *ItemsRequest) (*ResultsResponse, error)
+	Replicate(context.Context, *ItemsRequest) (*ResultsResponse, error)
+	Receive(context.Context, *SendRequest) (*ResultsResponse, error)
+	mustEmbedUnimplementedHostServer()
+}
+
+// UnimplementedHostServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHostServer struct{}
+
+func (UnimplementedHostServer) Instance(context.Context, *InstanceRequest) (*InstanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Instance not implemented")
+}
+func (UnimplementedHostServer) Apply(context.Context, *ItemsRequest) (*ResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
+}
+func (UnimplementedHostServer) Replicate(context.Context, *ItemsRequest) (*ResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Replicate not implemented")
+}
+func (UnimplementedHostServer) Receive(context.Context, *SendRequest) (*ResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Receive not implemented")
+}
+func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
+func (UnimplementedHostServer) testEmbeddedByValue()              {}
+
+// UnsafeHostServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServer will
+// result in compilation errors.
+type UnsafeHostServer interface {
+	mustEmbedUnimplementedHostServer()
+}
+
+func RegisterHostServer(s grpc.ServiceRegistrar, srv HostServer) {
+	// If the following call panics, it indicates UnimplementedHostServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Host_ServiceDesc, srv)
+}
+
+func _Host_Instance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InstanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Instance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Instance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Instance(ctx, req.(*InstanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Apply_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Apply(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Apply_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Apply(ctx, req.(*ItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Replicate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Replicate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Replicate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Replicate(ctx, req.(*ItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Receive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Receive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Receive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Receive(ctx, req.(*SendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Host_ServiceDesc is the grpc.ServiceDesc for Host service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Host_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "herald.plugin.v1.Host",
+	HandlerType: (*HostServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Instance",
+			Handler:    _Host_Instance_Handler,
+		},
+		{
+			MethodName: "Apply",
+			Handler:    _Host_Apply_Handler,
+		},
+		{
+			MethodName: "Replicate",
+			Handler:    _Host_Replicate_Handler,
+		},
+		{
+			MethodName: "Receive",
+			Handler:    _Host_Receive_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}
