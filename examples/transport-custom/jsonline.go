@@ -40,7 +40,9 @@ type response struct {
 }
 
 // New returns the transport with a port offset of 2000 and a 5 s timeout.
-func New() *JSONLine { return &JSONLine{portOffset: 2000, timeout: 5 * time.Second, host: sdk.NoHost()} }
+func New() *JSONLine {
+	return &JSONLine{portOffset: 2000, timeout: 5 * time.Second, host: sdk.NoHost()}
+}
 
 // Info implements sdk.Describer.
 func (j *JSONLine) Info() sdk.Info {

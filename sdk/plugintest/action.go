@@ -31,7 +31,9 @@ func ActionHandler(t *testing.T, c ActionHandlerCase) {
 	}
 	items := c.Items
 	if items == nil {
-		items = func(a sdk.Action) []sdk.Item { return []sdk.Item{Item(a, "PLUGINTEST", "i-1"), Item(a, "PLUGINTEST", "i-2")} }
+		items = func(a sdk.Action) []sdk.Item {
+			return []sdk.Item{Item(a, "PLUGINTEST", "i-1"), Item(a, "PLUGINTEST", "i-2")}
+		}
 	}
 	var inProcessAccept = map[string]error{}
 	for _, via := range []string{"in-process", "grpc"} {
