@@ -139,11 +139,18 @@ cluster {
 # batch work queue).
 replication {
   # Transport plugin that carries batches: "http" (Eureka's /peerreplication/batch wire format,
-  # works with Eureka servers) or any plugin "transport" block below.
+  # works with Eureka servers), "grpc" (herald to herald, one stream per peer, cheaper per task;
+  # every node must run it, see its block below) or any plugin "transport" block below.
   transport = "http"
   # Flush policy plugin that decides when a batch is cut: "size-or-age" (Eureka's rule: cut at
   # max_batch_size tasks or when the oldest waited batching_delay) or a plugin block below.
   flush_policy = "size-or-age"
+  # "adaptive" cuts at once at light load (sub-millisecond propagation) and, as pending tasks, busy
+  # workers, send latency or failures grow, waits for up to max_batch_size tasks or batching_delay:
+  #   flush_policy   = "adaptive"
+  #   batching_delay = "5ms"   # adaptive's longest wait under load (its max_delay)
+  # Run as a process (plugin "flush_policy" "adaptive" { out_of_process = true }), it takes
+  # max_batch_size, max_delay (5ms), target_latency (2ms) and recheck_after (5ms) from its config {}.
   # Action handler plugins, in order: each may validate or enrich a client's registration before it
   # is applied and replicated (the first refusal answers the client), and validate, apply or observe
   # replicated actions on the receiving node. "eureka" applies the five Eureka actions; leave it
@@ -217,9 +224,10 @@ telemetry {
 # a path, or on PATH.
 plugin_dir = ""
 
-# Plugins. The built-in ones (transport "http", flush_policy "size-or-age") run in-process and
-# need no block. A block runs a built-in as its own process, or adds an external plugin built with
-# herald's sdk (see sdk/doc.go). Plugin processes are supervised: a crash is noticed at once, the
+# Plugins. The built-in ones (transports "http" and "grpc", flush policies "size-or-age" and
+# "adaptive", action handler "eureka") run in-process and need no block. A block configures a
+# built-in, runs it as its own process, or adds an external plugin built with herald's sdk (see
+# sdk/TRANSPORT.md, sdk/FLUSH_POLICY.md, sdk/ACTION_HANDLER.md and examples/). Plugin processes are supervised: a crash is noticed at once, the
 # plugin restarts with backoff and the batches it was sending are retried. They die with herald.
 # Every problem (missing binary, checksum mismatch, handshake or kind mismatch, a config the plugin
 # refuses) stops the start with this block's file and line.
@@ -229,6 +237,21 @@ plugin_dir = ""
 #   config {                         # the plugin's own settings, validated by the plugin
 #     read_timeout = "5s"
 #     compress     = true
+#   }
+# }
+#
+# plugin "transport" "grpc" {       # herald-to-herald protobuf streams: replication { transport = "grpc" }
+#   config {                         # on every node; add out_of_process = true to run it as a process
+#     listen      = "0.0.0.0:9761"   # default: the node's host and port + port_offset; "off" = send only
+#     port_offset = 1000             # peers are reached at their Eureka port + port_offset
+#     compress    = false            # gzip frames
+#   }
+# }
+#
+# plugin "action_handler" "admission" {   # add it to replication { action_handlers = [...] }
+#   command = "/usr/local/bin/herald-action_handler-admission"   # examples/admission
+#   config {
+#     required_metadata = ["owner"]
 #   }
 # }
 #

@@ -22,6 +22,8 @@ import (
 	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/core/telemetry"
 	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
+	"github.com/heraldhq/herald/plugins/flush/adaptive"
+	grpctransport "github.com/heraldhq/herald/plugins/transport/grpc"
 	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
 )
@@ -37,11 +39,20 @@ var builtinTransports = map[string]func(cfg *config.Config) sdk.Transport{
 			NodeID:         cfg.Node.Name,
 		})
 	},
+	// Configured with its plugin "transport" "grpc" block; it listens for peers' batches too.
+	"grpc": func(*config.Config) sdk.Transport { return grpctransport.NewPlugin() },
 }
 
 var builtinPolicies = map[string]func(maxBatch int, cfg replication.Config) sdk.FlushPolicy{
 	"size-or-age": func(maxBatch int, cfg replication.Config) sdk.FlushPolicy {
 		return replication.SizeOrAge{MaxBatch: maxBatch, Delay: cfg.BatchingDelay}
+	},
+	// adaptive cuts at once at light load and grows batches under load, up to maxBatch tasks and
+	// batching_delay (its max_delay); run out of process, it takes its own config {} instead.
+	"adaptive": func(maxBatch int, cfg replication.Config) sdk.FlushPolicy {
+		c := adaptive.DefaultConfig()
+		c.MaxBatchSize, c.MaxDelay = maxBatch, cfg.BatchingDelay
+		return adaptive.New(c)
 	},
 }
 

@@ -24,6 +24,7 @@ Commands:
   dev               run a local three-node cluster on 127.0.0.1:8761-8763
   config validate   check a configuration file:  herald config validate config.hcl
   plugin serve      serve a built-in plugin as its own process (the plugin host runs it)
+  bench             load-generate against herald or any Eureka server: herald bench -scenario register URL
   version           print the version
 
 Run "herald <command> -h" for the flags of a command.
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "plugin":
 		return cmdPlugin(args[1:], stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "herald %s\n", version)
 		return 0

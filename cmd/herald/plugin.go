@@ -5,7 +5,9 @@ import (
 	"io"
 
 	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
+	"github.com/heraldhq/herald/plugins/flush/adaptive"
 	"github.com/heraldhq/herald/plugins/flush/sizeorage"
+	grpctransport "github.com/heraldhq/herald/plugins/transport/grpc"
 	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
 )
@@ -14,12 +16,14 @@ import (
 var servable = map[string]map[string]func() sdk.ServeOption{
 	sdk.KindTransport: {
 		"http": func() sdk.ServeOption { return sdk.WithTransport(httptransport.NewPlugin()) },
+		"grpc": func() sdk.ServeOption { return sdk.WithTransport(grpctransport.NewPlugin()) },
 	},
 	sdk.KindActionHandler: {
 		"eureka": func() sdk.ServeOption { return sdk.WithActionHandler(eurekahandler.New()) },
 	},
 	sdk.KindFlushPolicy: {
 		"size-or-age": func() sdk.ServeOption { return sdk.WithFlushPolicy(sizeorage.New()) },
+		"adaptive":    func() sdk.ServeOption { return sdk.WithFlushPolicy(adaptive.New(adaptive.DefaultConfig())) },
 	},
 }
 

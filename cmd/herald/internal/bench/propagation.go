@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// propagationWait is how long a write may take to show up at a node before it counts as lost.
+const propagationWait = 10 * time.Second
+
+// propagation watches writes made at the first node: for each one and each other node, a poller
+// GETs apps/{APP}/{ID} at that node until it answers 200 and records the time since the first
+// node's 204 (so the figure includes one poll's round trip, as a client would see it).
+//
+// Polls are spaced by -poll-interval, widened to a tenth of the time already waited, so slow
+// replication costs few polls while the resolution stays within about 10%. At most -connections
+// pollers run per node; a write that finds them all busy is not sampled there (counted as
+// skipped), which keeps the polling load bounded near saturation.
+type propagation struct {
+	r        *runner
+	targets  []string
+	interval time.Duration
+	sems     []chan struct{}
+	active   atomic.Bool // only writes of the measured phase are watched
+
+	mu    sync.Mutex
+	hists []*Histogram
+	all   *Histogram
+
+	wg        sync.WaitGroup
+	skipped   atomic.Int64
+	timeouts  atomic.Int64
+	polls     atomic.Int64
+	pollErrs  atomic.Int64
+	lastError atomic.Value // string
+}
+
+func newPropagation(r *runner, targets []string, perTarget int, interval time.Duration) *propagation {
+	p := &propagation{r: r, targets: targets, interval: interval, all: NewHistogram()}
+	for range targets {
+		p.sems = append(p.sems, make(chan struct{}, perTarget))
+		p.hists = append(p.hists, NewHistogram())
+	}
+	return p
+}
+
+// watch starts a poller for app/id at each target node; call it right after the write's 2xx.
+func (p *propagation) watch(ctx context.Context, app, id string) {
+	acked := time.Now()
+	for t := range p.targets {
+		select {
+		case p.sems[t] <- struct{}{}:
+		default:
+			p.skipped.Add(1)
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-p.sems[t] }()
+			p.poll(ctx, t, p.targets[t]+"apps/"+app+"/"+id, acked)
+		}()
+	}
+}
+
+func (p *propagation) poll(ctx context.Context, t int, url string, acked time.Time) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		status, _, err := p.r.c.do(ctx, http.MethodGet, url, nil)
+		p.polls.Add(1)
+		now := time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && status == http.StatusOK:
+			p.mu.Lock()
+			p.hists[t].Record(now.Sub(acked))
+			p.all.Record(now.Sub(acked))
+			p.mu.Unlock()
+			return
+		case err != nil || status != http.StatusNotFound:
+			p.pollErrs.Add(1)
+			p.lastError.Store(errorKind(status, err))
+			return
+		}
+		waited := now.Sub(acked)
+		if waited > propagationWait {
+			p.timeouts.Add(1)
+			return
+		}
+		timer.Reset(max(p.interval, waited/10))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// wait blocks until every poller has finished.
+func (p *propagation) wait() { p.wg.Wait() }
