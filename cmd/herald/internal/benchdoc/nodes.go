@@ -201,7 +201,9 @@ func benchToolSection() (string, error) {
 	b.WriteString("## `herald bench` against a three-node cluster\n\n" +
 		"Three `herald server` processes with the default configuration, driven over HTTP by\n" +
 		"`herald bench` (which works against any Eureka server, for comparison). Open-loop runs measure\n" +
-		"latency from each request's intended start, so a stall is not hidden.\n\n")
+		"latency from each request's intended start, so a stall is not hidden. The load generator shares\n" +
+		"the two cores with the three nodes (and inflates every gzip response it fetches), so these\n" +
+		"figures are lower than the Go benchmarks' above, which measure one node with nothing else running.\n\n")
 	runs := []struct {
 		label string
 		urls  []string
