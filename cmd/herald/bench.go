@@ -62,6 +62,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the mixed scenario's choice of operations")
 	fs.DurationVar(&cfg.Late, "late", cfg.Late, "open loop: count requests that start later than this after their intended time")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "propagation: interval between polls (widened to a tenth of the time already waited)")
+	fs.Float64Var(&cfg.WatchRate, "watch-rate", cfg.WatchRate, "propagation: writes per second to watch at the other nodes, evenly spaced (0 = every write; each watched write is polled)")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "memory: wait this long after the load before reading RSS")
 	jsonOut := fs.Bool("json", false, "write the summary as JSON to stdout (progress stays on stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")

@@ -72,6 +72,12 @@ func (a *Admission) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk
 		switch k {
 		case "required_metadata":
 			list, ok := v.([]any)
+			if ss, isStrings := v.([]string); isStrings { // set from Go rather than HCL
+				list, ok = make([]any, len(ss)), true
+				for i, s := range ss {
+					list[i] = s
+				}
+			}
 			if !ok {
 				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a list of strings, got %v", v)})
 				continue

@@ -51,6 +51,29 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// Without rules every registration passes; rules set from Go (a []string) work as from HCL.
+func TestRulesFromConfig(t *testing.T) {
+	ctx := context.Background()
+	noOwner := plugintest.Item(sdk.ActionRegister, "orders", "i-1")
+	noOwner.Instance = []byte(strings.Replace(string(noOwner.Instance), `"owner":"team-a",`, "", 1))
+
+	open := New()
+	plugintest.MustConfigure(t, open, nil, nil)
+	if _, err := open.Accept(ctx, noOwner); err != nil {
+		t.Errorf("no rules, yet refused: %v", err)
+	}
+	strict := New()
+	plugintest.MustConfigure(t, strict, map[string]any{"required_metadata": []string{"owner"}}, nil)
+	var r *sdk.Refusal
+	if _, err := strict.Accept(ctx, noOwner); !errors.As(err, &r) || r.Code != 422 {
+		t.Errorf("required_metadata as []string: %v", err)
+	}
+	// Other actions are never judged.
+	if _, err := strict.Accept(ctx, plugintest.Item(sdk.ActionHeartbeat, "orders", "i-1")); err != nil {
+		t.Errorf("a heartbeat was refused: %v", err)
+	}
+}
+
 func TestConfigDiagnostics(t *testing.T) {
 	d := plugintest.Configure(t, New(), map[string]any{"app_pattern": "([", "required_metadata": []any{"owner", 3}}, nil)
 	paths := map[string]bool{}

@@ -68,15 +68,15 @@ func (a *Audit) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Dia
 			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: path)"})
 		}
 	}
-	if path == "" {
-		if len(diags) == 0 {
-			diags = append(diags, sdk.Diagnostic{Path: "path", Message: "required: the file to append the audit trail to"})
-		}
+	if _, set := req.Config["path"]; !set {
+		diags = append(diags, sdk.Diagnostic{Path: "path", Message: "required: the file to append the audit trail to"})
+	}
+	if len(diags) > 0 {
 		return diags
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
-		return append(diags, sdk.Diagnostic{Path: "path", Message: fmt.Sprintf("cannot open for appending: %v", err)})
+		return []sdk.Diagnostic{{Path: "path", Message: fmt.Sprintf("cannot open for appending: %v", err)}}
 	}
 	a.mu.Lock()
 	if a.f != nil {
@@ -115,4 +115,17 @@ func (a *Audit) Receive(_ context.Context, req sdk.ReceiveRequest) ([]sdk.ItemRe
 		return nil, fmt.Errorf("audit: writing %s: %w", a.f.Name(), err)
 	}
 	return nil, nil
+}
+
+// Close implements io.Closer: it closes the audit file (herald closes in-process plugins; a plugin
+// process just exits).
+func (a *Audit) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil
+	}
+	err := a.f.Close()
+	a.f = nil
+	return err
 }

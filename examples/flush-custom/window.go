@@ -43,12 +43,12 @@ func (w *Window) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Di
 			}
 			window = d
 		case "max_batch":
-			f, ok := v.(float64)
-			if !ok || f < 1 || f != float64(int(f)) {
+			n, ok := wholeNumber(v)
+			if !ok || n < 1 {
 				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a whole number ≥ 1, got %v", v)})
 				continue
 			}
-			maxBatch = int(f)
+			maxBatch = n
 		default:
 			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: max_batch, window)"})
 		}
@@ -74,4 +74,15 @@ func (w *Window) Decide(_ context.Context, s sdk.PendingState) (sdk.FlushDecisio
 		d.CutNow = true
 	}
 	return d, nil
+}
+
+// wholeNumber reads a number from the config block: a float64 from HCL or JSON, an int from Go.
+func wholeNumber(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case float64:
+		return int(x), x == float64(int(x))
+	}
+	return 0, false
 }

@@ -9,46 +9,69 @@ import (
 	"github.com/heraldhq/herald/sdk"
 )
 
-// FakeHost is an sdk.Host for tests: it serves instances from a map and records what the plugin
-// asks of it. Apply, Replicate and Receive answer 200 for every item unless Answer is set.
+// FakeHost is an sdk.Host for tests. It serves instances from a map (PutInstance) and records what
+// the plugin asks of it: Applied, Replicated and Received return the calls so far. Apply and
+// Receive answer 200 for every item unless SetAnswer says otherwise; SetErr makes every call fail.
+// It is safe for concurrent use, and reaches a plugin over the broker when the plugin is served
+// with the Serve functions.
 type FakeHost struct {
 	mu         sync.Mutex
 	instances  map[string][]byte
-	applied    []sdk.Item
-	replicated []sdk.Item
+	applied    [][]sdk.Item
+	replicated [][]sdk.Item
 	received   []sdk.Batch
-	// Answer, when set, gives the result of each applied or received item.
-	Answer func(sdk.Item) sdk.ItemResult
-	// Err, when set, is returned by every call.
-	Err error
+	lookups    int
+	answer     func(sdk.Item) sdk.ItemResult
+	err        error
 }
+
+var _ sdk.Host = (*FakeHost)(nil)
 
 // NewFakeHost returns an empty FakeHost.
 func NewFakeHost() *FakeHost { return &FakeHost{instances: map[string][]byte{}} }
 
-// PutInstance stores an instance (bare InstanceInfo JSON) for Instance to return.
+func instanceKey(app, id string) string { return strings.ToUpper(app) + "/" + id }
+
+// PutInstance stores an instance (bare InstanceInfo JSON) for Instance to return. Application
+// names are matched without regard to case, as Eureka does.
 func (h *FakeHost) PutInstance(app, id string, instance []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.instances[strings.ToUpper(app)+"/"+id] = instance
+	h.instances[instanceKey(app, id)] = append([]byte(nil), instance...)
+}
+
+// SetAnswer sets the result Apply and Receive give each item (nil: 200 for every item).
+func (h *FakeHost) SetAnswer(answer func(sdk.Item) sdk.ItemResult) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answer = answer
+}
+
+// SetErr makes every call fail with err, as a node that cannot serve the plugin now (nil: calls
+// succeed again). Failed calls are not recorded.
+func (h *FakeHost) SetErr(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
 }
 
 // Instance implements sdk.Host.
 func (h *FakeHost) Instance(_ context.Context, app, id string) ([]byte, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.Err != nil {
-		return nil, false, h.Err
+	if h.err != nil {
+		return nil, false, h.err
 	}
-	b, ok := h.instances[strings.ToUpper(app)+"/"+id]
-	return b, ok, nil
+	h.lookups++
+	b, ok := h.instances[instanceKey(app, id)]
+	return append([]byte(nil), b...), ok, nil
 }
 
-func (h *FakeHost) answer(items []sdk.Item) []sdk.ItemResult {
+func (h *FakeHost) answers(items []sdk.Item) []sdk.ItemResult {
 	out := make([]sdk.ItemResult, len(items))
 	for i, it := range items {
-		if h.Answer != nil {
-			out[i] = h.Answer(it)
+		if h.answer != nil {
+			out[i] = h.answer(it)
 		} else {
 			out[i] = sdk.ItemResult{StatusCode: http.StatusOK}
 		}
@@ -60,21 +83,21 @@ func (h *FakeHost) answer(items []sdk.Item) []sdk.ItemResult {
 func (h *FakeHost) Apply(_ context.Context, items []sdk.Item) ([]sdk.ItemResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.Err != nil {
-		return nil, h.Err
+	if h.err != nil {
+		return nil, h.err
 	}
-	h.applied = append(h.applied, items...)
-	return h.answer(items), nil
+	h.applied = append(h.applied, append([]sdk.Item(nil), items...))
+	return h.answers(items), nil
 }
 
 // Replicate implements sdk.Host.
 func (h *FakeHost) Replicate(_ context.Context, items []sdk.Item) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.Err != nil {
-		return h.Err
+	if h.err != nil {
+		return h.err
 	}
-	h.replicated = append(h.replicated, items...)
+	h.replicated = append(h.replicated, append([]sdk.Item(nil), items...))
 	return nil
 }
 
@@ -82,25 +105,26 @@ func (h *FakeHost) Replicate(_ context.Context, items []sdk.Item) error {
 func (h *FakeHost) Receive(_ context.Context, b sdk.Batch) ([]sdk.ItemResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.Err != nil {
-		return nil, h.Err
+	if h.err != nil {
+		return nil, h.err
 	}
+	b.Items = append([]sdk.Item(nil), b.Items...)
 	h.received = append(h.received, b)
-	return h.answer(b.Items), nil
+	return h.answers(b.Items), nil
 }
 
-// Applied returns the items applied so far.
+// Applied returns the items applied so far, in the order of the calls.
 func (h *FakeHost) Applied() []sdk.Item {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]sdk.Item(nil), h.applied...)
+	return flatten(h.applied)
 }
 
-// Replicated returns the items replicated so far.
+// Replicated returns the items replicated so far, in the order of the calls.
 func (h *FakeHost) Replicated() []sdk.Item {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]sdk.Item(nil), h.replicated...)
+	return flatten(h.replicated)
 }
 
 // Received returns the batches received so far.
@@ -108,4 +132,30 @@ func (h *FakeHost) Received() []sdk.Batch {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]sdk.Batch(nil), h.received...)
+}
+
+// ReceivedItems returns the items of every batch received so far, in order.
+func (h *FakeHost) ReceivedItems() []sdk.Item {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []sdk.Item
+	for _, b := range h.received {
+		out = append(out, b.Items...)
+	}
+	return out
+}
+
+// Lookups returns the number of Instance calls so far.
+func (h *FakeHost) Lookups() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lookups
+}
+
+func flatten(calls [][]sdk.Item) []sdk.Item {
+	var out []sdk.Item
+	for _, c := range calls {
+		out = append(out, c...)
+	}
+	return out
 }

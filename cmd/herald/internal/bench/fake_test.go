@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,6 +22,7 @@ type fakeEureka struct {
 	store   *fakeStore
 	delay   time.Duration // how long a write at another node takes to show up here
 	metrics bool
+	allocs  *atomic.Int64 // the process's cumulative allocations: share it to act as one process
 	srv     *httptest.Server
 }
 
@@ -38,7 +40,7 @@ type fakeInstance struct {
 func newFakeStore() *fakeStore { return &fakeStore{instances: map[string]fakeInstance{}} }
 
 func newFake(t *testing.T, store *fakeStore, delay time.Duration, metrics bool) *fakeEureka {
-	f := &fakeEureka{t: t, store: store, delay: delay, metrics: metrics}
+	f := &fakeEureka{t: t, store: store, delay: delay, metrics: metrics, allocs: &atomic.Int64{}}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -72,6 +74,7 @@ func (f *fakeEureka) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %g\n", float64(10<<20+1000*n))
 		fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\nherald_registry_instances %d\nprocess_start_time_seconds 1.7e+09\n", 5<<20+600*n, n)
 		fmt.Fprintf(w, "herald_registry_writes_total{origin=\"client\"} %d\n", n)
+		fmt.Fprintf(w, "go_memstats_alloc_bytes_total %d\n", f.allocs.Add(4096))
 		return
 	}
 	p, ok := strings.CutPrefix(r.URL.Path, "/eureka/v2/")

@@ -20,6 +20,7 @@ const (
 	metricHeap      = "go_memstats_heap_inuse_bytes"
 	metricInstances = "herald_registry_instances"
 	metricStart     = "process_start_time_seconds"
+	metricAllocated = "go_memstats_alloc_bytes_total"
 )
 
 // afterScrapeGap spaces the five scrapes that follow the settling time.
@@ -41,6 +42,7 @@ type NodeMemory struct {
 	Note             string  `json:"note,omitempty"`
 
 	startTime float64
+	sameAs    *NodeMemory // an earlier node served by the same process
 }
 
 // parseMetrics returns the unlabelled samples of a Prometheus text exposition.
@@ -186,15 +188,48 @@ func (r *runner) memoryAfter(ctx context.Context, nodes []*NodeMemory, added int
 			nm.HeapPerInstance = float64(nm.HeapAfter-nm.HeapBefore) / float64(n)
 		}
 	}
-	// Several URLs answered by one process (herald dev runs its nodes in one process): say so,
-	// since the RSS is then the whole process's, holding one copy of each instance per node.
+	// Several URLs answered by one process (herald dev runs its nodes in one process): the RSS is
+	// then the whole process's, holding one copy of each instance per node. Say so, and give the
+	// figure per copy.
 	for i, nm := range nodes {
 		for _, o := range nodes[:i] {
-			if nm.MetricsAvailable && o.MetricsAvailable && nm.startTime != 0 && nm.startTime == o.startTime &&
-				nm.RSSBefore == o.RSSBefore && nm.RSSAfter == o.RSSAfter {
-				nm.Note = "same process as " + o.Target + " (same start time and RSS): the RSS covers every node in it"
+			if r.sameProcess(ctx, o, nm) {
+				copies := 0
+				var added int64
+				for _, x := range nodes {
+					if x == o || x == nm || x.sameAs == o {
+						copies++
+						added += max(0, x.InstancesAfter-x.InstancesBefore)
+					}
+				}
+				nm.Note = "same process as " + o.Target + ": the RSS covers every node in it"
+				if added > 0 {
+					o.Note = fmt.Sprintf("one process serves %d of these nodes: %.0f bytes of RSS per instance copy",
+						copies, float64(o.RSSAfter-o.RSSBefore)/float64(added))
+				}
+				nm.sameAs = o
 				break
 			}
 		}
 	}
+}
+
+// sameProcess tells whether two URLs are served by one process: the same start time (10 ms
+// resolution) and a process-wide allocation counter that, scraped at a, b, a, strictly increases
+// (every scrape allocates in the process that serves it).
+func (r *runner) sameProcess(ctx context.Context, a, b *NodeMemory) bool {
+	if !a.MetricsAvailable || !b.MetricsAvailable || a.startTime == 0 || a.startTime != b.startTime {
+		return false
+	}
+	var v [3]float64
+	for i, nm := range []*NodeMemory{a, b, a} {
+		m, ok := r.scrape(ctx, nm.MetricsURL)
+		if !ok {
+			return false
+		}
+		if v[i], ok = m[metricAllocated]; !ok {
+			return false
+		}
+	}
+	return v[0] < v[1] && v[1] < v[2]
 }

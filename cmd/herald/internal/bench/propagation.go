@@ -15,16 +15,20 @@ const propagationWait = 10 * time.Second
 // GETs apps/{APP}/{ID} at that node until it answers 200 and records the time since the first
 // node's 204 (so the figure includes one poll's round trip, as a client would see it).
 //
-// Polls are spaced by -poll-interval, widened to a tenth of the time already waited, so slow
-// replication costs few polls while the resolution stays within about 10%. At most -connections
-// pollers run per node; a write that finds them all busy is not sampled there (counted as
-// skipped), which keeps the polling load bounded near saturation.
+// At most -watch-rate writes per second are watched (evenly spaced), since polling every write
+// would add a load of its own to what is measured. Polls are spaced by -poll-interval, widened
+// to a tenth of the time already waited, so slow replication costs few polls while the
+// resolution stays within about 10%. At most -connections pollers run per node; a watched write
+// that finds them all busy is not sampled there (counted as skipped).
 type propagation struct {
 	r        *runner
 	targets  []string
 	interval time.Duration
 	sems     []chan struct{}
-	active   atomic.Bool // only writes of the measured phase are watched
+	active   atomic.Bool  // only writes of the measured phase are watched
+	every    int64        // nanoseconds between watched writes (0 = watch all)
+	last     atomic.Int64 // when the last watched write was acknowledged
+	watched  atomic.Int64
 
 	mu    sync.Mutex
 	hists []*Histogram
@@ -38,8 +42,11 @@ type propagation struct {
 	lastError atomic.Value // string
 }
 
-func newPropagation(r *runner, targets []string, perTarget int, interval time.Duration) *propagation {
+func newPropagation(r *runner, targets []string, perTarget int, interval time.Duration, watchRate float64) *propagation {
 	p := &propagation{r: r, targets: targets, interval: interval, all: NewHistogram()}
+	if watchRate > 0 {
+		p.every = int64(float64(time.Second) / watchRate)
+	}
 	for range targets {
 		p.sems = append(p.sems, make(chan struct{}, perTarget))
 		p.hists = append(p.hists, NewHistogram())
@@ -48,8 +55,17 @@ func newPropagation(r *runner, targets []string, perTarget int, interval time.Du
 }
 
 // watch starts a poller for app/id at each target node; call it right after the write's 2xx.
+// Writes closer than p.every to the last watched one are left alone, so the polls stay a small
+// load next to the writes.
 func (p *propagation) watch(ctx context.Context, app, id string) {
 	acked := time.Now()
+	if p.every > 0 {
+		last := p.last.Load()
+		if acked.UnixNano()-last < p.every || !p.last.CompareAndSwap(last, acked.UnixNano()) {
+			return
+		}
+	}
+	p.watched.Add(1)
 	for t := range p.targets {
 		select {
 		case p.sems[t] <- struct{}{}:

@@ -62,7 +62,8 @@ type Late struct {
 // Propagation is the time from the first node's 2xx to a 200 for the same instance at the others.
 type Propagation struct {
 	Latency
-	Skipped    int64               `json:"skipped"` // write×node pairs not sampled: every poller busy
+	Watched    int64               `json:"watched_writes"` // writes polled for (at most -watch-rate per second)
+	Skipped    int64               `json:"skipped"`        // write×node pairs not sampled: every poller busy
 	Timeouts   int64               `json:"timeouts"`
 	Polls      int64               `json:"polls"`
 	PollErrors int64               `json:"poll_errors"`
@@ -145,8 +146,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 	if p := r.Propagation; p != nil {
-		fmt.Fprintf(w, "propagation: time from the first node's 2xx to a 200 at the node; %d polls, %d not sampled (pollers busy), %d timeouts (> %v), %d poll errors\n",
-			p.Polls, p.Skipped, p.Timeouts, propagationWait, p.PollErrors)
+		fmt.Fprintf(w, "propagation: time from the first node's 2xx to a 200 at the node, for %d watched writes; %d polls, %d not sampled (pollers busy), %d timeouts (> %v), %d poll errors\n",
+			p.Watched, p.Polls, p.Skipped, p.Timeouts, propagationWait, p.PollErrors)
 	}
 	if len(r.Memory) > 0 {
 		fmt.Fprintln(w)

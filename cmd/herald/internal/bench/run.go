@@ -38,6 +38,7 @@ type Config struct {
 	Seed              int64
 	Late              time.Duration // open-loop lateness threshold
 	PollInterval      time.Duration // propagation polling
+	WatchRate         float64       // propagation: writes watched per second, 0 = all
 	Settle            time.Duration // memory: wait before the final scrapes
 	Progress          time.Duration // progress line interval, 0 = none
 }
@@ -46,7 +47,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Scenario: ScenarioRegister, Connections: 16, Duration: 10 * time.Second, Instances: 1000, Apps: 10,
 		Format: "json", Fetch: "both", Warmup: time.Second, Timeout: 5 * time.Second, Seed: 1,
-		Late: time.Millisecond, PollInterval: 250 * time.Microsecond, Settle: 2 * time.Second, Progress: time.Second}
+		Late: time.Millisecond, PollInterval: 250 * time.Microsecond, WatchRate: 100, Settle: 2 * time.Second, Progress: time.Second}
 }
 
 // UsageError is a bad setting: the command exits with status 2.
@@ -112,6 +113,8 @@ func (c *Config) Validate() error {
 		return usageErr("-late must be > 0")
 	case c.PollInterval <= 0:
 		return usageErr("-poll-interval must be > 0")
+	case c.WatchRate < 0 || math.IsNaN(c.WatchRate) || math.IsInf(c.WatchRate, 0):
+		return usageErr("-watch-rate must be a finite number >= 0 (0 = watch every write)")
 	case c.Settle < 0:
 		return usageErr("-settle must be >= 0")
 	case c.Scenario == ScenarioPropagation && len(c.URLs) < 2:
@@ -179,7 +182,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (*Result, error) {
 		exec, prefill = r.execFetch, true
 	case ScenarioPropagation:
 		exec = r.execPropagation
-		r.prop = newPropagation(r, r.bases[1:], cfg.Connections, cfg.PollInterval)
+		r.prop = newPropagation(r, r.bases[1:], cfg.Connections, cfg.PollInterval, cfg.WatchRate)
 	case ScenarioMemory:
 		exec = r.execMemory
 	}
@@ -284,7 +287,7 @@ func (r *runner) result(st *stats, memory []*NodeMemory) *Result {
 		}
 	case ScenarioPropagation:
 		p := r.prop
-		res.Propagation = &Propagation{Latency: latencyOf(p.all), Skipped: p.skipped.Load(), Timeouts: p.timeouts.Load(),
+		res.Propagation = &Propagation{Latency: latencyOf(p.all), Watched: p.watched.Load(), Skipped: p.skipped.Load(), Timeouts: p.timeouts.Load(),
 			Polls: p.polls.Load(), PollErrors: p.pollErrs.Load()}
 		for i, t := range p.targets {
 			res.Propagation.PerTarget = append(res.Propagation.PerTarget, TargetPropagation{Target: t, Latency: latencyOf(p.hists[i])})

@@ -127,9 +127,12 @@ func TestPropagationAgainstDelayedFakes(t *testing.T) {
 	store := newFakeStore()
 	a, b, c := newFake(t, store, delay, false), newFake(t, store, delay, false), newFake(t, store, delay, false)
 	cfg := quickConfig(ScenarioPropagation, a.URL(), b.URL(), c.URL())
-	cfg.Rate = 200
+	cfg.Rate, cfg.WatchRate = 200, 0
 	res := mustRun(t, cfg)
 	p := res.Propagation
+	if p.Watched != res.ByKind["register"] {
+		t.Errorf("%d of %d writes watched with -watch-rate 0", p.Watched, res.ByKind["register"])
+	}
 	if p == nil || len(p.PerTarget) != 2 || p.Count == 0 {
 		t.Fatalf("no propagation figures: %+v", res)
 	}
@@ -145,28 +148,45 @@ func TestPropagationAgainstDelayedFakes(t *testing.T) {
 	if p.Timeouts != 0 || p.PollErrors != 0 {
 		t.Errorf("timeouts %d, poll errors %d", p.Timeouts, p.PollErrors)
 	}
+	// 200 writes/s watched at most 50 times a second: about a quarter of the writes.
+	cfg.WatchRate = 50
+	res = mustRun(t, cfg)
+	if w, n := res.Propagation.Watched, res.ByKind["register"]; w == 0 || w > n/3 {
+		t.Errorf("%d of %d writes watched at -watch-rate 50", w, n)
+	}
 }
 
 func TestMemoryScenario(t *testing.T) {
 	defer func(g time.Duration) { afterScrapeGap = g }(afterScrapeGap)
 	afterScrapeGap = 20 * time.Millisecond
-	store := newFakeStore()
-	a, b := newFake(t, store, 0, true), newFake(t, store, 0, true)
-	cfg := quickConfig(ScenarioMemory, a.URL(), b.URL())
-	cfg.Instances = 200
-	res := mustRun(t, cfg)
-	if res.Requests != 200 || len(res.Memory) != 2 {
-		t.Fatalf("%d requests, %d memory rows", res.Requests, len(res.Memory))
-	}
-	for _, m := range res.Memory {
-		// The fakes grow by exactly 1000 bytes of RSS and 600 of heap per instance.
-		if !m.MetricsAvailable || m.RSSPerInstance != 1000 || m.HeapPerInstance != 600 || m.InstancesAfter-m.InstancesBefore != 200 {
-			t.Errorf("%+v", m)
+	for _, oneProcess := range []bool{false, true} {
+		store := newFakeStore()
+		a, b, c := newFake(t, store, 0, true), newFake(t, store, 0, true), newFake(t, store, 0, true)
+		if oneProcess { // as herald dev: every node in one process
+			b.allocs, c.allocs = a.allocs, a.allocs
 		}
-	}
-	// Both fakes report the same start time and RSS: the second is flagged as the same process.
-	if !strings.Contains(res.Memory[1].Note, "same process") {
-		t.Errorf("note %q", res.Memory[1].Note)
+		cfg := quickConfig(ScenarioMemory, a.URL(), b.URL(), c.URL())
+		cfg.Instances = 200
+		res := mustRun(t, cfg)
+		if res.Requests != 200 || len(res.Memory) != 3 {
+			t.Fatalf("%d requests, %d memory rows", res.Requests, len(res.Memory))
+		}
+		for _, m := range res.Memory {
+			// The fakes grow by exactly 1000 bytes of RSS and 600 of heap per instance.
+			if !m.MetricsAvailable || m.RSSPerInstance != 1000 || m.HeapPerInstance != 600 || m.InstancesAfter-m.InstancesBefore != 200 {
+				t.Errorf("%+v", m)
+			}
+		}
+		// All three fakes report the same start time; only a shared allocation counter makes them
+		// one process, and then the RSS per instance copy is a third.
+		notes := res.Memory[0].Note + "|" + res.Memory[1].Note + "|" + res.Memory[2].Note
+		if oneProcess && (!strings.Contains(notes, "one process serves 3 of these nodes: 333 bytes") ||
+			!strings.Contains(res.Memory[1].Note, "same process") || !strings.Contains(res.Memory[2].Note, "same process")) {
+			t.Errorf("one process: notes %q", notes)
+		}
+		if !oneProcess && notes != "||" {
+			t.Errorf("separate processes: notes %q", notes)
+		}
 	}
 }
 
