@@ -44,8 +44,14 @@ http {
   read_timeout     = "30s"
   write_timeout    = "30s"
   idle_timeout     = "120s"
-  # How long a stopping node waits for in-flight requests and for the replication queues to drain.
+  # Graceful stop (SIGTERM, SIGINT): readiness is withdrawn first (/health/ready answers 503), the
+  # node keeps serving for shutdown_delay so that load balancers and Kubernetes stop sending it
+  # traffic, then it closes its port and, within shutdown_timeout, lets in-flight requests finish
+  # and drains the replication queues to its peers. Tasks still unsent at the deadline are logged
+  # per peer ("replication tasks not sent to peer"); the clients' next heartbeats repair them (a
+  # peer that lacks an instance answers its heartbeat 404 and the client registers again).
   shutdown_timeout = "10s"
+  shutdown_delay   = "0s"
 }
 
 # The registry: leases, eviction and self-preservation, as Eureka.
@@ -96,6 +102,12 @@ response_cache {
   use_read_only   = true
   update_interval = "30s" # [responseCacheUpdateIntervalMs]
   auto_expiration = "180s" # [responseCacheAutoExpirationInSeconds]
+  # herald only: bytes the cached documents (plain and gzipped) may hold, per level. Eureka bounds
+  # its cache by count only, so a client walking many app or VIP names, or a large registry, could
+  # grow it without limit. 256 MiB holds the full registry of about 20,000 instances in every
+  # format in both levels; past it, expired documents go first, then others, and a document larger
+  # than the budget is served without being kept. Raise it with the registry's size.
+  max_bytes = 268435456
 }
 
 cluster {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/heraldhq/herald/sdk/internal/proto"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // PluginMap is the go-plugin plugin set the host uses: it dispenses by kind and gets a value
@@ -125,6 +127,11 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 			return nil, status.Errorf(codes.InvalidArgument, "config: %v", err)
 		}
 	}
+	if pa := req.PeerAuth; pa != nil {
+		cr.PeerAuth = peerauth.Config{Secrets: pa.Secrets, ReplayWindow: time.Duration(pa.ReplayWindowNs),
+			TLS:           peerauth.TLSFiles{CAFile: pa.CaFile, CertFile: pa.CertFile, KeyFile: pa.KeyFile},
+			TLSMinVersion: pa.TlsMinVersion, MTLS: pa.Mtls, PeerNames: pa.PeerNames, Insecure: pa.Insecure}
+	}
 	if t := req.Telemetry; t != nil {
 		cr.Telemetry = Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}
 	}
@@ -164,7 +171,11 @@ func (b baseClient) Configure(ctx context.Context, req ConfigureRequest) []Diagn
 	}
 	preq := &pb.ConfigureRequest{ConfigJson: cfg, NodeName: req.NodeName, NodeUrl: req.NodeURL,
 		LogLevel: req.LogLevel, Telemetry: &pb.Telemetry{Endpoint: req.Telemetry.Endpoint, Protocol: req.Telemetry.Protocol,
-			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName}}
+			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName},
+		PeerAuth: &pb.PeerAuth{Secrets: req.PeerAuth.Secrets, ReplayWindowNs: int64(req.PeerAuth.ReplayWindow),
+			CaFile: req.PeerAuth.TLS.CAFile, CertFile: req.PeerAuth.TLS.CertFile, KeyFile: req.PeerAuth.TLS.KeyFile,
+			TlsMinVersion: req.PeerAuth.TLSMinVersion, Mtls: req.PeerAuth.MTLS, PeerNames: req.PeerAuth.PeerNames,
+			Insecure: req.PeerAuth.Insecure}}
 	if req.Host != nil && b.broker != nil {
 		preq.HostBrokerId = serveHost(b.broker, req.Host)
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks. The host refuses plugins
@@ -68,6 +70,10 @@ type ConfigureRequest struct {
 	// Host is the node's host service: read the registry, apply or replicate actions, hand in
 	// inbound batches. Never nil: without a host its calls return ErrNoHost.
 	Host Host
+	// PeerAuth is how the node authenticates to its peers: a transport signs or presents the
+	// node's certificate on what it sends, and verifies callers of a listener of its own with
+	// PeerAuth.Authenticator (see package peerauth).
+	PeerAuth peerauth.Config
 }
 
 // Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",

@@ -86,6 +86,12 @@ func (e *SendError) Error() string { return e.Class.String() + ": " + e.Err.Erro
 // Unwrap returns the cause.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// ErrTooLarge marks a batch a peer refused for its size (HTTP 413 Request Entity Too Large). A
+// transport wraps it in a Permanent failure (Fail(Permanent, fmt.Errorf("...: %w", ErrTooLarge))).
+// The host splits any batch refused with a Permanent failure and drops only a task refused alone;
+// the marker says why in its logs.
+var ErrTooLarge = errors.New("batch too large for the peer")
+
 // Fail wraps err as a batch failure of the given class.
 func Fail(class FailureClass, err error) error { return &SendError{Class: class, Err: err} }
 

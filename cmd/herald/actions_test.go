@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	"github.com/heraldhq/herald/core/node"
 	"github.com/heraldhq/herald/sdk"
 )
 
@@ -84,15 +85,28 @@ func TestCustomActionAndAdmission(t *testing.T) {
 		t.Error("the registration itself did not reach B")
 	}
 
+	acceptedBefore := acceptedIn(nodes[0])
 	code, body := do(t, "POST", a.URL()+"apps/FORBIDDEN", e2e.InstanceJSON("FORBIDDEN", "f1", 1000, "UP", nil), nil)
 	if code != 422 || !strings.Contains(string(body), "app FORBIDDEN may not register here") {
 		t.Fatalf("refused registration answered %d %q", code, body)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// A hands writes to its pipeline before it answers: a refused one left nothing to send.
+	if got := acceptedIn(nodes[0]) - acceptedBefore; got != 0 {
+		t.Errorf("%d tasks accepted for replication for a refused registration", got)
+	}
 	if _, ok := b.Registry().Instance("FORBIDDEN", "f1"); ok {
 		t.Error("a refused registration was replicated")
 	}
 	if _, ok := nodes[0].Registry().Instance("FORBIDDEN", "f1"); ok {
 		t.Error("a refused registration was applied")
 	}
+}
+
+// acceptedIn counts the tasks an in-process node has accepted for replication, over all peers.
+func acceptedIn(n *node.Node) int64 {
+	var sum int64
+	for _, s := range n.Replicator().Stats() {
+		sum += s.Accepted
+	}
+	return sum
 }

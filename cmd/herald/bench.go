@@ -28,6 +28,9 @@ Scenarios (-scenario):
   memory       registers -instances at the first URL and reports each node's RSS per instance,
                read from /metrics at the URL's origin (Prometheus process_resident_memory_bytes)
 
+Instances are registered under the apps HERALD-BENCH-0, HERALD-BENCH-1, ... and deregistered at
+the end of the run (also after Ctrl-C), unless -keep.
+
 With -rate R the load is open-loop: request i is due at start + i/R, and its latency counts from
 that intended time, so a stalled server shows up in the percentiles (no coordinated omission).
 With -rate 0 each connection sends its next request as soon as the previous one is answered.
@@ -66,6 +69,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "memory: wait this long after the load before reading RSS")
 	jsonOut := fs.Bool("json", false, "write the summary as JSON to stdout (progress stays on stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the registered instances in the registry (by default the run deregisters them at the end)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()

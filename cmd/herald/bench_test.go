@@ -44,6 +44,7 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			"node.port=" + strconv.Itoa(p),
 			"node.name=bench-" + strconv.Itoa(i),
 			"cluster.peers=" + strings.Join(urls, ","),
+			"cluster.peer_auth.secret=" + e2e.ClusterSecret,
 			"cluster.startup_sync.retries=0",
 			"cluster.startup_sync.wait_when_empty=0s",
 			"log.level=error",

@@ -19,7 +19,12 @@ import (
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
 )
 
-var heraldBin string
+var (
+	heraldBin string
+	// testDir holds the binaries built for this run (herald, the example plugins) and the unix
+	// sockets of plugin processes started by in-process nodes; it is removed at the end.
+	testDir string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "herald-e2e")
@@ -27,8 +32,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testDir = dir
+	// go-plugin's servers (plugin processes of in-process nodes) put their sockets here; the e2e
+	// harness gives each node process a directory of its own.
+	os.Setenv("PLUGIN_UNIX_SOCKET_DIR", dir)
 	heraldBin, err = e2e.Build(dir)
 	if err != nil {
+		os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -93,7 +103,12 @@ func do(t *testing.T, method, url string, body []byte, header map[string]string)
 	if body != nil {
 		ct = "application/json"
 	}
-	code, b, err := client.Do(context.Background(), method, url, ct, body, header)
+	c := client
+	if header["x-netflix-discovery-replication"] != "" {
+		// Nodes honour the replication header only from an authenticated peer.
+		c = e2e.PeerClient
+	}
+	code, b, err := c.Do(context.Background(), method, url, ct, body, header)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -191,6 +206,55 @@ func metric(t *testing.T, n *e2e.Node, name string) float64 {
 	return 0
 }
 
+// metricSum adds up every sample of the metric name (all label sets) at a node; 0 when there is
+// none.
+func metricSum(n *e2e.Node, name string) (float64, error) {
+	code, b, err := client.Do(context.Background(), "GET", n.Root()+"/metrics", "", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("GET /metrics at %s: %d", n.Name, code)
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric %s: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// drained waits until no node has a replication task queued or in flight: everything accepted
+// so far has been sent and answered.
+func drained(t *testing.T, nodes ...*e2e.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		eventually(t, "replication queues of "+n.Name+" empty", func() error {
+			v, err := metricSum(n, "herald_replication_queue_depth")
+			if err == nil && v != 0 {
+				err = fmt.Errorf("%v queued or in flight", v)
+			}
+			return err
+		})
+	}
+}
+
+// accepted is the number of tasks a node has accepted for replication, over all its peers.
+func accepted(t *testing.T, n *e2e.Node) float64 {
+	t.Helper()
+	v, err := metricSum(n, "herald_replication_tasks_accepted_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 var repl = map[string]string{"x-netflix-discovery-replication": "true"}
 
 // placements are the ways the built-in plugins run: the three-node suite runs once per placement.
@@ -200,8 +264,12 @@ var placements = []struct{ name, hcl string }{
 }
 
 func TestThreeNodeReplication(t *testing.T) {
+	t.Parallel()
 	for _, p := range placements {
-		t.Run(p.name, func(t *testing.T) { testThreeNodeReplication(t, p.hcl) })
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			testThreeNodeReplication(t, p.hcl)
+		})
 	}
 }
 
@@ -220,12 +288,23 @@ func testThreeNodeReplication(t *testing.T, extra string) {
 	t.Run("a replicated write is applied once and not sent on", func(t *testing.T) {
 		// One client write at A: B and C each apply exactly one replicated write for it, and A,
 		// which only ever hears it from the client, applies none. If B or C forwarded it, the
-		// others would count two.
+		// others would count two, and B or C would have accepted a task.
+		drained(t, nodes...)
 		before := []float64{metric(t, a, `herald_registry_writes_total{origin="peer"}`),
 			metric(t, b, `herald_registry_writes_total{origin="peer"}`), metric(t, c, `herald_registry_writes_total{origin="peer"}`)}
+		acceptedBefore := []float64{accepted(t, b), accepted(t, c)}
 		register(t, a, "ONCE", "o1", 1000, nil)
 		visibleOn(t, "ONCE", "o1", b, c)
-		time.Sleep(500 * time.Millisecond) // time for a forwarded copy to arrive, if there were one
+		// Once A's tasks are answered, B and C have applied them, and would have accepted a
+		// forwarded copy in the same step; once their queues are empty too, a forwarded copy
+		// would have been applied.
+		drained(t, a)
+		drained(t, nodes...)
+		for i, n := range []*e2e.Node{b, c} {
+			if got := accepted(t, n) - acceptedBefore[i]; got != 0 {
+				t.Errorf("%s accepted %v tasks for a replicated write, want 0", n.Name, got)
+			}
+		}
 		for i, n := range nodes {
 			want := 1.0
 			if n == a {
@@ -315,8 +394,11 @@ func testThreeNodeReplication(t *testing.T, extra string) {
 		}
 	})
 	t.Run("heartbeat for an instance a peer lacks makes the sender register it", func(t *testing.T) {
+		before := accepted(t, a)
 		register(t, a, "DEMO", "n4", 1000, repl) // only A knows it
-		time.Sleep(300 * time.Millisecond)
+		if got := accepted(t, a) - before; got != 0 {
+			t.Fatalf("A accepted %v tasks for a replicated register, want 0", got)
+		}
 		for _, n := range []*e2e.Node{b, c} {
 			if _, ok, _ := instance(t, n, "DEMO", "n4"); ok {
 				t.Fatalf("a replicated register must not be sent on, but %s has n4", n.Name)
@@ -419,6 +501,23 @@ type load struct {
 	n       int
 }
 
+// waitMore waits until k more writes have been acknowledged (the load makes progress, however
+// slow the machine).
+func (l *load) waitMore(t *testing.T, k int) {
+	t.Helper()
+	l.mu.Lock()
+	want := len(l.acked) + k
+	l.mu.Unlock()
+	e2e.Eventually(t, 60*time.Second, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.acked) < want {
+			return fmt.Errorf("%d writes acknowledged, waiting for %d", len(l.acked), want)
+		}
+		return nil
+	})
+}
+
 func (l *load) setTargets(ns ...*e2e.Node) { l.mu.Lock(); l.targets = ns; l.mu.Unlock() }
 
 func (l *load) run(stop <-chan struct{}, done chan<- struct{}) {
@@ -446,8 +545,12 @@ func (l *load) run(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 func TestKillAndRestartConverges(t *testing.T) {
+	t.Parallel()
 	for _, p := range placements {
-		t.Run(p.name, func(t *testing.T) { testKillAndRestartConverges(t, p.hcl) })
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			testKillAndRestartConverges(t, p.hcl)
+		})
 	}
 }
 
@@ -457,14 +560,15 @@ func testKillAndRestartConverges(t *testing.T, extra string) {
 	l := &load{acked: map[string]bool{}, targets: nodes}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go l.run(stop, done)
-	time.Sleep(time.Second)
-	// Writes stop going to C; then C is killed while A and B keep taking writes.
+	l.waitMore(t, 60)
+	// Writes stop going to C; then C is killed while A and B keep taking writes, and restarted
+	// (Start waits until its startup sync is done) while they still do.
 	l.setTargets(a, b)
-	time.Sleep(300 * time.Millisecond)
+	l.waitMore(t, 20)
 	c.Kill()
-	time.Sleep(1500 * time.Millisecond)
+	l.waitMore(t, 40)
 	c.Start()
-	time.Sleep(time.Second)
+	l.waitMore(t, 20)
 	close(stop)
 	<-done
 	l.mu.Lock()
@@ -478,6 +582,7 @@ func testKillAndRestartConverges(t *testing.T, extra string) {
 }
 
 func TestPartitionHeals(t *testing.T) {
+	t.Parallel()
 	ports := e2e.FreePorts(t, 7)
 	pa, pb, pc := ports[0], ports[1], ports[2]
 	// C is reached by A and B only through proxies, and reaches them through proxies, so cutting
@@ -503,7 +608,14 @@ func TestPartitionHeals(t *testing.T) {
 	if code, _ := do(t, "DELETE", b.URL()+"apps/P/before", nil, nil); code != 200 {
 		t.Fatal("cancel during partition")
 	}
-	time.Sleep(time.Second)
+	// A has tried to send its write to C and failed: the partition held for it.
+	eventually(t, "A's send to C fails", func() error {
+		v, err := metricSum(a, fmt.Sprintf(`herald_replication_tasks_retried_total{peer="%s"}`, urlOf(ports[3])))
+		if err == nil && v < 1 {
+			err = fmt.Errorf("no retried task yet")
+		}
+		return err
+	})
 	if _, ok, _ := instance(t, c, "P", "during-a"); ok {
 		t.Fatal("the partition does not hold: C saw a write made at A")
 	}
@@ -519,20 +631,26 @@ func TestPartitionHeals(t *testing.T) {
 }
 
 func TestSIGHUPReloadsPeers(t *testing.T) {
+	t.Parallel()
 	ports := e2e.FreePorts(t, 3)
 	all := []string{urlOf(ports[0]), urlOf(ports[1]), urlOf(ports[2])}
 	noAE := "cluster {\n  anti_entropy { enabled = false }\n}\n"
 	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], all[:2], noAE))
 	b := e2e.NewNode(t, heraldBin, "b", ports[1], clusterHCL(ports[1], all, noAE))
 	c := e2e.NewNode(t, heraldBin, "c", ports[2], clusterHCL(ports[2], all, noAE))
+	// Start returns once a node is ready, its startup sync done: from then on only replication
+	// (anti-entropy is off) can bring C a write made at A.
 	for _, n := range []*e2e.Node{a, b, c} {
 		n.Start()
 	}
 	register(t, a, "HUP", "before", 1000, nil)
 	visibleOn(t, "HUP", "before", b)
-	time.Sleep(300 * time.Millisecond)
+	drained(t, a) // everything A sends has arrived
 	if _, ok, _ := instance(t, c, "HUP", "before"); ok {
 		t.Fatal("A does not list C yet, so C must not get A's writes")
+	}
+	if v, err := metricSum(a, fmt.Sprintf(`herald_replication_tasks_accepted_total{peer="%s"}`, all[2])); err != nil || v != 0 {
+		t.Fatalf("A accepted %v tasks for C before the reload (%v)", v, err)
 	}
 	a.Rewrite(clusterHCL(ports[0], all, noAE))
 	a.Signal(syscall.SIGHUP)

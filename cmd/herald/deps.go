@@ -32,11 +32,13 @@ import (
 // block. cmd wires them because the core never imports plugins/.
 var builtinTransports = map[string]func(cfg *config.Config) sdk.Transport{
 	"http": func(cfg *config.Config) sdk.Transport {
+		pa, _ := peerAuthConfig(cfg) // validated with the configuration
 		return httptransport.New(httptransport.Options{
 			ConnectTimeout: cfg.Replication.ConnectTimeout,
 			ReadTimeout:    cfg.Replication.ReadTimeout,
 			Compress:       cfg.Replication.Compress,
 			NodeID:         cfg.Node.Name,
+			PeerAuth:       pa,
 		})
 	},
 	// Configured with its plugin "transport" "grpc" block; it listens for peers' batches too.
@@ -149,6 +151,11 @@ func pluginSpec(cfg *config.Config, kind, name string) (pluginhost.Spec, bool, e
 		Config: pc.Config, Source: cfg.PosOf("plugin", kind, name).String(), NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
 		LogLevel:  cfg.Log.Level,
 		Telemetry: pluginTelemetry(cfg)}
+	pa, err := peerAuthConfig(cfg)
+	if err != nil {
+		return spec, false, err
+	}
+	spec.PeerAuth = pa
 	for k, v := range pc.Env {
 		spec.Env = append(spec.Env, k+"="+v)
 	}
@@ -246,6 +253,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 	}
 	deps := node.Deps{Logger: logger, OnStop: stopAll, ActionHandlers: handlers, Host: host, Tracing: tracing,
 		Collectors: []node.MetricsCollector{metrics}}
+	deps.ReadyChecks = func() []node.Check { return pluginChecks(procs) }
 	deps.NewReplicator = func(reg *registry.Registry, tel *telemetry.Provider) (node.Replicator, error) {
 		r := replication.New(replication.Options{
 			Config: base,
@@ -310,6 +318,22 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 	return deps, stopAll, nil
 }
 
+// pluginChecks reports each plugin process for readiness: ready while it runs, not while it is
+// being restarted.
+func pluginChecks(procs []*pluginhost.Process) []node.Check {
+	out := make([]node.Check, 0, len(procs))
+	for _, p := range procs {
+		h := p.Health()
+		c := node.Check{Name: "plugin " + h.Kind + " " + h.Name, OK: h.State == pluginhost.StateRunning,
+			Detail: fmt.Sprintf("%s, pid %d, %d restarts", h.State, h.Pid, h.Restarts)}
+		if !c.OK && h.LastError != "" {
+			c.Detail += ": " + h.LastError
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // startHandlers starts the action handlers replication.action_handlers lists, in order: plugin
 // processes for plugin blocks, built-ins in-process. In-process handlers are configured here as
 // processes are, with the block's config {} and the host service; a refused configuration names
@@ -361,9 +385,13 @@ func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string
 		return nil
 	}
 	pc := cfg.Plugins[kind][name]
+	pa, err := peerAuthConfig(cfg)
+	if err != nil {
+		return err
+	}
 	var errs []string
 	for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: pc.Config, NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
-		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host}) {
+		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host, PeerAuth: pa}) {
 		if !d.Warning {
 			errs = append(errs, strings.TrimSuffix("config."+d.Path, ".")+": "+d.Message)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/core/node"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // cmdDev runs a local cluster of herald nodes in one process, each with its own registry, pipeline,
@@ -28,6 +29,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
 		return 2
 	}
 	if *nodes < 1 || *nodes > 16 {
@@ -40,6 +44,16 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i := 0; i < *nodes; i++ {
 		urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d/eureka/", *basePort+i))
 	}
+	// Peer authentication is on in dev as everywhere: a cluster secret made for this run, so a
+	// forged batch posted to a dev node is refused as it would be in production. The client API
+	// stays plain HTTP on 127.0.0.1, so curl and Eureka clients work without certificates.
+	var auth []string
+	if base, err := loadConfig(*configPath, nil, nil); err != nil {
+		fmt.Fprintf(stderr, "herald dev: %v\n", err)
+		return 1
+	} else if !base.PeerAuthEnabled() && !base.Cluster.InsecurePeers {
+		auth = append(auth, "cluster.peer_auth.secret="+peerauth.NewSecret())
+	}
 	var running []*node.Node
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -50,7 +64,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	for i := 0; i < *nodes; i++ {
 		port := *basePort + i
-		cfg, err := loadConfig(*configPath, nil, []string{
+		cfg, err := loadConfig(*configPath, nil, append([]string{
 			"node.name=node-" + strconv.Itoa(i+1),
 			"node.port=" + strconv.Itoa(port),
 			"node.bind_addr=127.0.0.1",
@@ -59,7 +73,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"cluster.startup_sync.wait_when_empty=0s",
 			"response_cache.use_read_only=false",
 			"cluster.anti_entropy.interval=5s",
-		})
+		}, auth...))
 		if err != nil {
 			fmt.Fprintf(stderr, "herald dev: %v\n", err)
 			return 1

@@ -20,11 +20,13 @@ var (
 	examplesErr  error
 )
 
-// exampleBinary builds one of the repository's example plugins (once per test run).
+// exampleBinary builds one of the repository's example plugins (once per test run, into the
+// run's directory, which TestMain removes).
 func exampleBinary(t *testing.T, name string) string {
 	t.Helper()
 	examplesOnce.Do(func() {
-		if examplesDir, examplesErr = os.MkdirTemp("", "herald-examples"); examplesErr != nil {
+		examplesDir = filepath.Join(testDir, "examples")
+		if examplesErr = os.Mkdir(examplesDir, 0o755); examplesErr != nil {
 			return
 		}
 		for _, ex := range []string{"audit", "admission", "transport-custom", "flush-custom"} {
@@ -48,6 +50,7 @@ func exampleBinary(t *testing.T, name string) string {
 // transport and are written to each peer's audit trail; a kill -9 of a transport plugin under
 // load loses no acknowledged write.
 func TestExamplePlugins(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hcl := func(node string) string {
 		return fmt.Sprintf(`
@@ -123,12 +126,12 @@ replication {
 	l := &load{acked: map[string]bool{}, targets: []*e2e.Node{a}}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go l.run(stop, done)
-	time.Sleep(500 * time.Millisecond)
+	l.waitMore(t, 30)
 	old := pluginProcess(t, a, filepath.Join(examplesDir, "transport-custom"))
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	l.waitMore(t, 30) // writes acknowledged while the transport restarts
 	close(stop)
 	<-done
 	if pluginProcess(t, a, filepath.Join(examplesDir, "transport-custom")) == old {

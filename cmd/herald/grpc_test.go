@@ -39,12 +39,10 @@ func grpcPorts(t *testing.T, n, offset int) []int {
 		ports := e2e.FreePorts(t, n)
 		ok := true
 		for _, p := range ports {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+offset))
-			if err != nil {
+			if !e2e.Claim(p + offset) { // free, and no other test of this run gets it
 				ok = false
 				break
 			}
-			l.Close()
 		}
 		if ok {
 			return ports
@@ -73,8 +71,12 @@ func startGRPCCluster(t *testing.T, n int, extra string) []*e2e.Node {
 }
 
 func TestGRPCTransport(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, hcl string }{{"in-process", grpcInProcess}, {"out-of-process", grpcOutOfProcess}} {
-		t.Run(c.name, func(t *testing.T) { testGRPCTransport(t, c.hcl, c.hcl == grpcOutOfProcess) })
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testGRPCTransport(t, c.hcl, c.hcl == grpcOutOfProcess)
+		})
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 const usage = `herald: a service registry in the line of Netflix Eureka, built from plugins.
 
 Usage:
@@ -24,6 +21,7 @@ Commands:
   dev               run a local three-node cluster on 127.0.0.1:8761-8763
   config validate   check a configuration file:  herald config validate config.hcl
   plugin serve      serve a built-in plugin as its own process (the plugin host runs it)
+  tls               make a cluster CA, node certificates and a cluster secret:  herald tls -h
   bench             load-generate against herald or any Eureka server: herald bench -scenario register URL
   version           print the version
 
@@ -49,12 +47,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "config":
 		return cmdConfig(args[1:], stdout, stderr)
 	case "plugin":
-		return cmdPlugin(args[1:], stderr)
+		return cmdPlugin(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "tls":
+		return cmdTLS(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "herald %s\n", version)
-		return 0
+		return cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
 	"github.com/heraldhq/herald/plugins/flush/adaptive"
@@ -29,15 +31,23 @@ var servable = map[string]map[string]func() sdk.ServeOption{
 
 // cmdPlugin serves a built-in plugin as a separate process. The plugin host starts it; it is not
 // meant to be run by hand (the go-plugin handshake refuses a terminal).
-func cmdPlugin(args []string, stderr io.Writer) int {
-	if len(args) != 3 || args[0] != "serve" {
-		fmt.Fprintln(stderr, "Usage: herald plugin serve KIND NAME\n\nServes a built-in plugin as its own process; herald's plugin host runs this itself when a\nplugin block sets out_of_process = true. Built in:")
-		for kind, byName := range servable {
-			for name := range byName {
-				fmt.Fprintf(stderr, "  %s %s\n", kind, name)
+func cmdPlugin(args []string, stdout, stderr io.Writer) int {
+	help := false
+	for _, a := range args {
+		help = help || isHelp(a)
+	}
+	if help || len(args) != 3 || args[0] != "serve" {
+		w, code := stderr, 2
+		if help {
+			w, code = stdout, 0
+		}
+		fmt.Fprintln(w, "Usage: herald plugin serve KIND NAME\n\nServes a built-in plugin as its own process; herald's plugin host runs this itself when a\nplugin block sets out_of_process = true. Built in:")
+		for _, kind := range slices.Sorted(maps.Keys(servable)) {
+			for _, name := range slices.Sorted(maps.Keys(servable[kind])) {
+				fmt.Fprintf(w, "  %s %s\n", kind, name)
 			}
 		}
-		return 2
+		return code
 	}
 	opt, ok := servable[args[1]][args[2]]
 	if !ok {

@@ -51,6 +51,7 @@ func pluginProcess(t *testing.T, n *e2e.Node, cmdline string) int {
 // kill -9 of A's transport plugin and of B's action handler under load loses no acknowledged
 // write, and a kill -9 of the host leaves no plugin process behind.
 func TestOutOfProcessPlugins(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, outOfProcess)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	if n := len(e2e.Children(a.Pid(), "plugin serve flush_policy size-or-age")); n != 1 {
@@ -62,7 +63,7 @@ func TestOutOfProcessPlugins(t *testing.T) {
 	l := &load{acked: map[string]bool{}, targets: []*e2e.Node{a}}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go l.run(stop, done)
-	time.Sleep(500 * time.Millisecond)
+	l.waitMore(t, 30)
 	old := transportPlugin(t, a)
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestOutOfProcessPlugins(t *testing.T) {
 	if err := syscall.Kill(oldHandler, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	l.waitMore(t, 30) // writes acknowledged while the plugins restart
 	close(stop)
 	<-done
 	restarted := transportPlugin(t, a)
@@ -113,6 +114,7 @@ func TestOutOfProcessPlugins(t *testing.T) {
 }
 
 func TestPluginErrorsNameTheBlock(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, hcl, want string }{
 		{"config refused", `plugin "transport" "http" {
   out_of_process = true

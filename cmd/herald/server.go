@@ -40,10 +40,19 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "herald server: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprint(stderr, "herald server: no configuration file: give one with -config FILE.\n"+
+			"  config.hcl in the repository lists every option with its default; to try herald on one\n"+
+			"  machine without a file, run `herald dev`.\n")
 		return 2
 	}
 	cfg, err := loadConfig(*path, os.Environ(), sets)
@@ -72,10 +81,10 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				logger.Error("reload failed", "error", err)
 				continue
 			}
-			logger.Info("reloaded peer list", "peers", len(next.Cluster.Peers))
+			logger.Info("reloaded peer list", "peers", len(rn.Cluster().Peers().List()))
 		case <-ctx.Done():
 			logger.Info("stopping")
-			stopCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout+5*time.Second)
+			stopCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownDelay+cfg.HTTP.ShutdownTimeout+5*time.Second)
 			defer cancel()
 			if err := rn.Stop(stopCtx); err != nil {
 				logger.Error("stop", "error", err)
@@ -86,7 +95,20 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 }
 
+const configUsage = `Usage: herald config validate FILE [-set key=value ...]
+
+Loads FILE as herald server would (environment variables HERALD_<KEY__PATH> and -set flags
+override it), checks every option and the plugins the replication block names, and prints a
+summary. Exit status: 0 valid, 1 invalid, 2 usage error.
+
+Flags:
+`
+
 func cmdConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, configUsage)
+		return 0
+	}
 	if len(args) < 1 || args[0] != "validate" {
 		fmt.Fprintln(stderr, "Usage: herald config validate FILE [-set key=value ...]")
 		return 2
@@ -95,14 +117,31 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var sets stringList
 	fs.Var(&sets, "set", "override one option, key.path=value (repeatable)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), configUsage)
+		fs.PrintDefaults()
 	}
-	if fs.NArg() != 1 {
+	// Flags may come before or after FILE: parse, take one argument, parse the rest.
+	var files []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			if err == flag.ErrHelp {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) != 1 {
 		fmt.Fprintln(stderr, "Usage: herald config validate FILE [-set key=value ...]")
 		return 2
 	}
-	cfg, err := loadConfig(fs.Arg(0), os.Environ(), sets)
+	file := files[0]
+	cfg, err := loadConfig(file, os.Environ(), sets)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -111,7 +150,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: valid (node %s, %d peers, transport %s, flush policy %s)\n", fs.Arg(0),
+	fmt.Fprintf(stdout, "%s: valid (node %s, %d peer URLs, transport %s, flush policy %s)\n", file,
 		listenAddr(cfg), len(cfg.Cluster.Peers), cfg.Replication.Transport, cfg.Replication.FlushPolicy)
 	return 0
 }
@@ -182,9 +221,11 @@ func nodeConfig(cfg *config.Config) node.Config {
 		WriteTimeout:    cfg.HTTP.WriteTimeout,
 		IdleTimeout:     cfg.HTTP.IdleTimeout,
 		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		ShutdownDelay:   cfg.HTTP.ShutdownDelay,
 		Registry:        rc,
 		Cache: eureka.CacheConfig{UseReadOnly: cfg.ResponseCache.UseReadOnly,
-			UpdateInterval: cfg.ResponseCache.UpdateInterval, AutoExpiration: cfg.ResponseCache.AutoExpiration},
+			UpdateInterval: cfg.ResponseCache.UpdateInterval, AutoExpiration: cfg.ResponseCache.AutoExpiration,
+			MaxBytes: cfg.ResponseCache.MaxBytes},
 		Cluster: cc,
 		Telemetry: telemetry.Config{
 			ServiceName: cfg.Telemetry.ServiceName,
@@ -192,7 +233,8 @@ func nodeConfig(cfg *config.Config) node.Config {
 			Tracing: telemetry.TracingConfig{Enabled: tr.Enabled, Exporter: tr.Exporter, Endpoint: tr.Endpoint,
 				Headers: tr.Headers, Insecure: tr.Insecure, SampleRatio: tr.SampleRatio},
 		},
-		MetricsPath: metricsPath,
+		MetricsPath:  metricsPath,
+		MaxClockSkew: cfg.Registry.MaxClockSkew,
 	}
 }
 
@@ -209,6 +251,10 @@ func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger,
 		return nil, err
 	}
 	ncfg := nodeConfig(cfg)
+	if ncfg.Trust, err = nodeTrust(cfg, ncfg.Name); err != nil {
+		cleanup()
+		return nil, err
+	}
 	if mutate != nil {
 		mutate(&ncfg)
 	}
@@ -222,7 +268,8 @@ func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger,
 		return nil, err
 	}
 	if !dev {
-		logger.Info("herald node serving", "eureka", n.URL(), "peers", len(cfg.Cluster.Peers))
+		// The peer set leaves this node's own URL out, and includes peers found in DNS.
+		logger.Info("herald node serving", "eureka", n.URL(), "peers", len(n.Cluster().Peers().List()))
 	}
 	return n, nil
 }

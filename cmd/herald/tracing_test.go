@@ -45,6 +45,7 @@ func tracedPair(t *testing.T, sets ...string) ([]*node.Node, []*tracetest.InMemo
 		cfg, err := loadConfig("", nil, append([]string{
 			"node.port=" + strconv.Itoa(p), "node.name=node-" + strconv.Itoa(i),
 			"cluster.peers=" + strings.Join(urls, ","), "cluster.startup_sync.retries=0",
+			"cluster.peer_auth.secret=" + e2e.ClusterSecret,
 			"cluster.startup_sync.wait_when_empty=0s", "response_cache.use_read_only=false",
 			"telemetry.tracing.enabled=true", "log.level=error",
 		}, sets...))

@@ -139,6 +139,29 @@ func (r *Refused) Error() string { return r.Message }
 // StatusCode is the HTTP status the client gets.
 func (r *Refused) StatusCode() int { return r.Code }
 
+// AcceptItem runs the Accept handlers of it.Action on a client's write that carries no instance
+// (a status change, the removal of an override), before it is applied and replicated. Handlers
+// may refuse it; changes they make to the item are not applied.
+func (c *Chain) AcceptItem(ctx context.Context, it sdk.Item) error {
+	for _, h := range c.accept[it.Action] {
+		if _, err := c.callAccept(ctx, h, it); err != nil {
+			return c.refusal(h.name, err)
+		}
+	}
+	return nil
+}
+
+// refusal maps an Accept handler's error to the client's answer: its refusal, or 503 when the
+// handler failed or is down (Eureka clients retry).
+func (c *Chain) refusal(handler string, err error) error {
+	var r *sdk.Refusal
+	if errors.As(err, &r) {
+		return &Refused{Code: r.Code, Message: r.Message}
+	}
+	c.log.Warn("action handler failed on accept", "handler", handler, "error", err)
+	return &Refused{Code: http.StatusServiceUnavailable, Message: fmt.Sprintf("action handler %q unavailable: %v", handler, err)}
+}
+
 // AcceptRegistration runs the Accept handlers of Register on a client's registration, before it
 // is applied and replicated. A handler may change the instance; a refusal becomes the client's
 // answer; a handler that fails or is down answers 503, which Eureka clients retry.
@@ -155,12 +178,7 @@ func (c *Chain) AcceptRegistration(ctx context.Context, inst *registry.Instance)
 		var err error
 		it, err = c.callAccept(ctx, h, it)
 		if err != nil {
-			var r *sdk.Refusal
-			if errors.As(err, &r) {
-				return &Refused{Code: r.Code, Message: r.Message}
-			}
-			c.log.Warn("action handler failed on accept", "handler", h.name, "error", err)
-			return &Refused{Code: http.StatusServiceUnavailable, Message: fmt.Sprintf("action handler %q unavailable: %v", h.name, err)}
+			return c.refusal(h.name, err)
 		}
 		if len(it.Instance) != len(before) || string(it.Instance) != string(before) {
 			changed = true

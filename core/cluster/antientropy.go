@@ -10,10 +10,16 @@ package cluster
 //     and the lease's registration time; per tombstone (a cancel the peer remembers), the time of
 //     the cancel. Both times are the peer's clock.
 //  4. Decide per instance (P = the peer's entry, ours = live copy or tombstone):
-//     - P live, ours live: pull if P's lastDirtyTimestamp is larger. Equal timestamps with a
-//       different status are left alone: lastDirtyTimestamp cannot order them, and a pull would
-//       make the two nodes swap copies forever. Heartbeats carry the status. They are counted as
-//       Ties.
+//     - P live, ours live: pull if P's copy wins in the order of registry.Version: the larger
+//       lastDirtyTimestamp; for equal timestamps, a copy with a status override over one without,
+//       then the larger content hash (registry.ContentHash, over every replicated field: status,
+//       overridden status, metadata...). Equal timestamps with different content happen when a
+//       write that leaves lastDirtyTimestamp alone (a status override or its removal, a metadata
+//       update) was lost, for instance in a partition longer than the replication pipeline keeps
+//       tasks. lastDirtyTimestamp cannot order them; Version orders them the same way on every
+//       node, so all nodes keep the same copy (counted as Ties). It cannot tell which write came
+//       last: the losing copy is undone on every node (an OUT_OF_SERVICE wins over a lost removal).
+//       A peer that sends no hash (an older herald) is compared by lastDirtyTimestamp alone.
 //     - P live, we have nothing: pull, if P is heartbeating (renewed since it was registered on the
 //       peer and not expired). Eviction leaves no tombstone and is not replicated, so without this
 //       two nodes evicting a dead instance at different times would pull it back from each other,
@@ -72,6 +78,8 @@ type antiEntropy struct {
 	grace   time.Duration
 	logger  hclog.Logger
 	stats   *counters
+	// validate checks an instance a peer sends, as replicated writes are checked.
+	validate func(*registry.Instance) error
 }
 
 // counters are the anti-entropy and sync numbers behind Stats.
@@ -92,12 +100,13 @@ const (
 )
 
 // repair is one decision of step 4. version is the peer entry's lastDirtyTimestamp (pull) or
-// deletedAt (cancel), so that the confirmation only accepts the same decision about the same
-// version.
+// deletedAt (cancel), and hash its content hash (pull), so that the confirmation only accepts the
+// same decision about the same version.
 type repair struct {
 	app, id string
 	kind    repairKind
 	version int64
+	hash    uint64
 }
 
 // exchangeResult is what one exchange found.
@@ -240,11 +249,24 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 		ours, isLive := live[p.ID]
 		switch {
 		case !p.Deleted && isLive:
-			if p.LastDirtyTimestamp > ours.LastDirtyTimestamp {
-				out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp})
-			} else if p.LastDirtyTimestamp == ours.LastDirtyTimestamp &&
-				(p.Status != string(ours.Status) || p.OverriddenStatus != string(ours.OverriddenStatus)) {
+			ph, err := parseHash(p.Hash)
+			if err != nil {
+				// No content hash: a peer that predates it. Timestamps only.
+				if p.LastDirtyTimestamp > ours.LastDirtyTimestamp {
+					out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp})
+				}
+				continue
+			}
+			if ph == ours.Hash {
+				continue
+			}
+			if p.LastDirtyTimestamp == ours.LastDirtyTimestamp {
 				ties++
+			}
+			theirs := registry.Version{LastDirtyTimestamp: p.LastDirtyTimestamp, Override: hasOverride(p.OverriddenStatus), Hash: ph}
+			mine := registry.Version{LastDirtyTimestamp: ours.LastDirtyTimestamp, Override: hasOverride(string(ours.OverriddenStatus)), Hash: ours.Hash}
+			if theirs.Newer(mine) {
+				out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
 			}
 		case !p.Deleted:
 			if !p.Renewed {
@@ -253,7 +275,8 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 			if t, ok := dead[p.ID]; ok && p.Registered <= t.DeletedAt {
 				continue
 			}
-			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp})
+			ph, _ := parseHash(p.Hash)
+			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
 		case isLive:
 			inst, ok := a.reg.Instance(app, p.ID)
 			if ok && inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt {
@@ -291,8 +314,10 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 	return pulled, deleted, errors.Join(errs...)
 }
 
-// pull fetches the named instances of app and registers them as replicated writes. An instance the
-// peer no longer has is skipped: it was cancelled meanwhile, and the next round sees its tombstone.
+// pull fetches the named instances of app and adopts them as peer writes (registry.Adopt: stored
+// exactly as the peer holds them, never replicated, and only if they still win over the local
+// copy). An instance the peer no longer has is skipped: it was cancelled meanwhile, and the next
+// round sees its tombstone.
 func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) (int, error) {
 	q := url.Values{"id": ids}
 	target := base + pathApp + url.PathEscape(app) + "?" + q.Encode()
@@ -318,11 +343,20 @@ func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) 
 			if !strings.EqualFold(inst.App, app) || !want[inst.ID()] {
 				continue
 			}
-			if err := a.reg.Register(ctx, inst, registry.FromPeer); err != nil {
-				errs = append(errs, fmt.Errorf("register %s/%s: %w", app, inst.ID(), err))
+			if a.validate != nil {
+				if err := a.validate(inst); err != nil {
+					errs = append(errs, fmt.Errorf("instance %s/%s from peer refused: %w", app, inst.ID(), err))
+					continue
+				}
+			}
+			ok, err := a.reg.Adopt(ctx, inst)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("adopt %s/%s: %w", app, inst.ID(), err))
 				continue
 			}
-			n++
+			if ok {
+				n++
+			}
 		}
 	}
 	return n, errors.Join(errs...)
@@ -338,3 +372,5 @@ func (a *antiEntropy) getJSON(ctx context.Context, target string, v any) error {
 	}
 	return nil
 }
+
+func hasOverride(s string) bool { return s != "" && s != string(registry.StatusUnknown) }

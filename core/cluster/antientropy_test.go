@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -190,24 +191,75 @@ func TestAntiEntropyNoResurrection(t *testing.T) {
 	}
 }
 
-// TestAntiEntropyTie checks that equal lastDirtyTimestamps with different statuses are counted and
-// left alone rather than swapped back and forth.
+// TestAntiEntropyTie checks that two copies with the same lastDirtyTimestamp and different content
+// (a status override that never reached the other node) converge on both nodes to the copy with the
+// larger content hash, override map included, and that later rounds change nothing (no flapping).
 func TestAntiEntropyTie(t *testing.T) {
-	clock := newFakeClock()
-	nodes := startNodes(t, 2, clock, nil)
-	a, b := nodes[0], nodes[1]
-	mustRegister(t, a.reg, testInstance("APP", "i1", 100, registry.StatusUp))
-	mustRegister(t, b.reg, testInstance("APP", "i1", 100, registry.StatusDown))
-	a.c.round(context.Background())
-	b.c.round(context.Background())
-	for _, n := range nodes {
-		st := n.c.Stats()
-		if st.Ties != 1 || st.Pulled != 0 {
-			t.Errorf("%s: ties %d pulled %d, want 1 and 0", n.url(), st.Ties, st.Pulled)
-		}
-	}
-	if got, _ := a.reg.Instance("APP", "i1"); got.Status != registry.StatusUp {
-		t.Errorf("A's status changed to %s", got.Status)
+	for _, oosOn := range []int{0, 1} {
+		t.Run(fmt.Sprintf("override on node %d", oosOn), func(t *testing.T) {
+			clock := newFakeClock()
+			nodes := startNodes(t, 2, clock, nil)
+			ctx := context.Background()
+			for _, n := range nodes {
+				mustRegister(t, n.reg, testInstance("APP", "i1", 100, registry.StatusUp))
+				mustRegister(t, n.reg, testInstance("APP", "i2", 100, registry.StatusUp))
+			}
+			// The OUT_OF_SERVICE of i1 was lost on its way; so was a metadata change of i2 on the
+			// other node. Neither moves lastDirtyTimestamp.
+			if !nodes[oosOn].reg.UpdateStatus(ctx, "APP", "i1", registry.StatusOutOfService, 0, registry.FromClient) {
+				t.Fatal("status update refused")
+			}
+			if !nodes[1-oosOn].reg.UpdateMetadata(ctx, "APP", "i2", map[string]string{"k": "v"}, registry.FromClient) {
+				t.Fatal("metadata update refused")
+			}
+			if r := roots(nodes...); r[0] == r[1] {
+				t.Fatal("the digests do not see the difference")
+			}
+			for _, n := range nodes {
+				n.c.round(ctx)
+			}
+			if r := roots(nodes...); r[0] != r[1] {
+				t.Fatalf("roots differ after a round each: %x != %x", r[0], r[1])
+			}
+			a, _ := nodes[0].reg.Instance("APP", "i1")
+			b, _ := nodes[1].reg.Instance("APP", "i1")
+			if a.Status != b.Status || a.OverriddenStatus != b.OverriddenStatus {
+				t.Fatalf("i1: %s/%s vs %s/%s", a.Status, a.OverriddenStatus, b.Status, b.OverriddenStatus)
+			}
+			// The override map follows the copy kept, so heartbeats keep the two nodes equal.
+			for _, n := range nodes {
+				if got, want := n.reg.Overrides()["i1"], a.OverriddenStatus; got != want && !(got == "" && want == registry.StatusUnknown) {
+					t.Errorf("%s: override map has %q for i1, instance says %s", n.url(), got, want)
+				}
+				mustRenew(t, n.reg, "APP", "i1")
+			}
+			if r := roots(nodes...); r[0] != r[1] {
+				t.Fatalf("roots differ after heartbeats: %x != %x", r[0], r[1])
+			}
+			var ties, pulled uint64
+			for _, n := range nodes {
+				st := n.c.Stats()
+				ties += st.Ties
+				pulled += st.Pulled
+			}
+			// Each instance is pulled once, by the node that had the losing copy; a tie is counted by
+			// each node that saw it (the second node sees none if the first already pulled).
+			if ties < 2 || pulled != 2 {
+				t.Errorf("ties %d pulled %d, want at least 2 and exactly 2", ties, pulled)
+			}
+			for i := 0; i < 3; i++ {
+				for _, n := range nodes {
+					n.c.round(ctx)
+				}
+			}
+			var after uint64
+			for _, n := range nodes {
+				after += n.c.Stats().Pulled
+			}
+			if after != pulled {
+				t.Errorf("later rounds pulled %d more", after-pulled)
+			}
+		})
 	}
 }
 
@@ -303,5 +355,44 @@ func TestHandlerAppDigest(t *testing.T) {
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("POST digest: HTTP %d, want 405", resp.StatusCode)
 		}
+	}
+}
+
+// TestAntiEntropyPulledCopyHashesLikeTheOriginal checks that a copy pulled through the wire format
+// has the content hash of the original, whatever the codec normalises (absent leaseInfo, sid "na",
+// no dataCenterInfo class, empty maps, Amazon metadata), so that the digests agree after one pull
+// instead of pulling the same instance every round.
+func TestAntiEntropyPulledCopyHashesLikeTheOriginal(t *testing.T) {
+	clock := newFakeClock()
+	nodes := startNodes(t, 2, clock, nil)
+	a, b := nodes[0], nodes[1]
+	plain := testInstance("WIRE", "w1", 100, registry.StatusUp)
+	plain.Sid = "na"
+	plain.DataCenterInfo.Class = ""
+	plain.LeaseInfo = registry.LeaseInfo{}
+	plain.HasLeaseInfo = false
+	plain.Metadata = map[string]string{}
+	plain.AppGroupName = "group"
+	amazon := testInstance("WIRE", "w2", 100, registry.StatusDown)
+	amazon.DataCenterInfo = registry.DataCenterInfo{Name: "Amazon", Metadata: map[string]string{"instance-id": "i-1", "az": "z"}}
+	amazon.Metadata = map[string]string{"a": "1", "b": "<&>"}
+	amazon.ASGName = "asg"
+	for _, inst := range []*registry.Instance{plain, amazon} {
+		mustRegister(t, a.reg, inst)
+	}
+	clock.Advance(time.Second)
+	mustRenew(t, a.reg, "WIRE", "w1")
+	mustRenew(t, a.reg, "WIRE", "w2")
+	b.c.round(context.Background())
+	if got := b.c.Stats().Pulled; got != 2 {
+		t.Fatalf("pulled %d, want 2", got)
+	}
+	if r := roots(a, b); r[0] != r[1] {
+		t.Fatalf("roots differ after the pull: %x != %x", r[0], r[1])
+	}
+	a.c.round(context.Background())
+	b.c.round(context.Background())
+	if st := a.c.Stats(); st.Pulled != 0 {
+		t.Errorf("A pulled %d back", st.Pulled)
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -42,6 +43,8 @@ type Cluster struct {
 	wg       sync.WaitGroup
 	syncRes  syncResult
 	syncOver bool
+	// openReason says why reads opened; empty while they are refused (see readsOpened).
+	openReason string
 }
 
 // Stats are the cluster's counters for metrics and status pages.
@@ -59,8 +62,10 @@ type Stats struct {
 	// because a peer had cancelled them.
 	Pulled  uint64
 	Deleted uint64
-	// Ties counts instances left alone because both copies had the same lastDirtyTimestamp but a
-	// different status.
+	// ColdStart is set when the sync ended because every peer that answered was starting too.
+	ColdStart bool
+	// Ties counts instances whose copies had the same lastDirtyTimestamp but different content;
+	// the copy with the larger content hash is pulled by the node that has the other one.
 	Ties uint64
 	// Failures counts exchanges that failed (peer unreachable, bad answer, not a herald node).
 	Failures uint64
@@ -85,29 +90,36 @@ func New(cfg Config, reg Registry, setter PeerSetter, opts ...Option) (*Cluster,
 		gate:     gate{wait: cfg.Sync.WaitWhenEmpty, clock: o.clock},
 		jitter:   o.jitter,
 		logger:   o.logger,
-		handler:  newHandler(reg, cfg.APIPrefix, o.clock),
 		syncDone: make(chan struct{}),
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+cfg.APIPrefix+pathSyncState, c.serveSyncState)
+	mux.Handle("/", newHandler(reg, cfg.APIPrefix, o.clock))
+	c.handler = mux
+	c.gate.onOpen = c.readsOpened
 	c.syncer = &syncer{
-		reg:     reg,
-		peers:   peers.List,
-		client:  o.client,
-		cfg:     cfg.Sync,
-		logger:  o.logger.Named("sync"),
-		dynamic: cfg.DNS.Name != "",
+		reg:      reg,
+		peers:    peers.List,
+		client:   o.client,
+		cfg:      cfg.Sync,
+		logger:   o.logger.Named("sync"),
+		dynamic:  cfg.DNS.Name != "",
+		prefix:   cfg.APIPrefix,
+		validate: o.validate,
 	}
 	grace := cfg.AntiEntropy.Grace
 	if grace < 0 {
 		grace = 0
 	}
 	c.ae = &antiEntropy{
-		reg:     reg,
-		client:  o.client,
-		prefix:  cfg.APIPrefix,
-		timeout: cfg.AntiEntropy.RequestTimeout,
-		grace:   grace,
-		logger:  o.logger.Named("anti-entropy"),
-		stats:   &c.stats,
+		reg:      reg,
+		client:   o.client,
+		prefix:   cfg.APIPrefix,
+		timeout:  cfg.AntiEntropy.RequestTimeout,
+		grace:    grace,
+		logger:   o.logger.Named("anti-entropy"),
+		stats:    &c.stats,
+		validate: o.validate,
 	}
 	return c, nil
 }
@@ -164,10 +176,17 @@ func (c *Cluster) run(ctx context.Context) {
 		}
 	}
 	c.reg.OpenForTraffic(res.count)
-	c.gate.opened(res.count)
-	if res.standalone {
-		c.gate.lift()
+	switch {
+	case res.count > 0:
+		c.gate.lift(fmt.Sprintf("startup sync copied %d instances from %s", res.count, res.source))
+	case res.standalone:
+		c.gate.lift("no peers: a standalone node has nothing to wait for")
+	case res.coldStart:
+		c.gate.lift("cold start: every peer that answers is starting too")
+	case c.cfg.Sync.WaitWhenEmpty <= 0:
+		c.readsOpened("startup sync copied nothing; startup_sync.wait_when_empty is 0, so reads are never refused")
 	}
+	c.gate.opened(res.count)
 	c.mu.Lock()
 	c.syncRes, c.syncOver = res, true
 	c.mu.Unlock()
@@ -185,6 +204,7 @@ func (c *Cluster) run(ctx context.Context) {
 		case <-t.C:
 		}
 		c.round(ctx)
+		c.gate.allow() // logs the end of an empty sync's window close to when it happens
 	}
 }
 
@@ -209,7 +229,7 @@ func (c *Cluster) round(ctx context.Context) {
 			continue
 		}
 		if res.peerCount > 0 {
-			c.gate.lift()
+			c.gate.lift("anti-entropy compared digests with " + p.Name + ", which has instances")
 		}
 	}
 }
@@ -245,6 +265,7 @@ func (c *Cluster) Stats() Stats {
 		SyncDone:        over,
 		SyncedInstances: res.count,
 		SyncSource:      res.source,
+		ColdStart:       res.coldStart,
 		Exchanges:       c.stats.exchanges.Load(),
 		Mismatches:      c.stats.mismatches.Load(),
 		Pulled:          c.stats.pulled.Load(),

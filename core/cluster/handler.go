@@ -53,7 +53,10 @@ type instanceDigest struct {
 	LastDirtyTimestamp int64  `json:"lastDirtyTimestamp,omitempty"`
 	Status             string `json:"status,omitempty"`
 	OverriddenStatus   string `json:"overriddenStatus,omitempty"`
-	Registered         int64  `json:"registered,omitempty"`
+	// Hash is registry.ContentHash of the copy, in hex: it orders copies with equal
+	// lastDirtyTimestamps and reveals any other difference.
+	Hash       string `json:"hash,omitempty"`
+	Registered int64  `json:"registered,omitempty"`
 	// Renewed is set when the lease was renewed since it was registered on the answering node and
 	// has not expired: the instance is heartbeating. A copy that was only registered (by a pull, a
 	// sync, or a replicated register with no heartbeat since) is not enough to resurrect an instance
@@ -137,6 +140,7 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 			e.LastDirtyTimestamp = d.LastDirtyTimestamp
 			e.Status = string(d.Status)
 			e.OverriddenStatus = string(d.OverriddenStatus)
+			e.Hash = formatHash(d.Hash)
 			f := facts[d.ID]
 			e.Registered, e.Renewed = f.registered, f.renewed
 		}

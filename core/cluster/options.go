@@ -20,6 +20,7 @@ type options struct {
 	logger         hclog.Logger
 	client         *http.Client
 	jitter         func(time.Duration) time.Duration
+	validate       func(*registry.Instance) error
 }
 
 // WithResolver sets the DNS resolver (default net.DefaultResolver).
@@ -57,10 +58,14 @@ func buildOptions(opts []Option) options {
 
 // defaultClient has the connect timeout of Eureka's peer client (1 s) so that a dead peer costs
 // little; the whole-request limits are per call.
-func defaultClient() *http.Client {
+func defaultClient() *http.Client { return &http.Client{Transport: DefaultTransport()} }
+
+// DefaultTransport is the transport of the client used for startup sync and anti-entropy, for a
+// caller that adds TLS or request signing to it (see WithHTTPClient).
+func DefaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.MaxIdleConnsPerHost = 4
 	t.IdleConnTimeout = 30 * time.Second
-	return &http.Client{Transport: t}
+	return t
 }

@@ -11,6 +11,9 @@ type Registry interface {
 	// Register stores a copy; with registry.FromPeer it is applied locally and never replicated, and
 	// the larger lastDirtyTimestamp wins over an existing copy.
 	Register(ctx context.Context, inst *registry.Instance, origin registry.Origin) error
+	// Adopt stores a peer's copy exactly (status, override, lastDirtyTimestamp) if it wins over
+	// the local copy in the order of registry.Newer; it is never replicated.
+	Adopt(ctx context.Context, inst *registry.Instance) (bool, error)
 	// Cancel removes an instance and leaves a tombstone.
 	Cancel(ctx context.Context, app, id string, origin registry.Origin) bool
 	// OpenForTraffic is called once, after the startup sync, with the number of instances copied.

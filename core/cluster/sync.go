@@ -26,19 +26,27 @@ type syncer struct {
 	// dynamic is set when peers come from DNS and may still appear: an empty set is then retried
 	// like an empty registry instead of ending the sync.
 	dynamic bool
+	// prefix is where peers serve the herald endpoints (Config.APIPrefix).
+	prefix string
+	// validate, when set, checks each copied instance.
+	validate func(*registry.Instance) error
 }
 
 // syncResult is what the sync copied and from where.
 type syncResult struct {
 	// standalone is set when the node has no peers at all (and no DNS discovery).
 	standalone bool
-	count      int
-	source     string
+	// coldStart is set when every peer that answered was starting too (see coldstart.go).
+	coldStart bool
+	count     int
+	source    string
 }
 
 // run tries the peers in order until one has a non-empty registry and copies it. A round that finds
-// none is repeated up to cfg.Retries times, cfg.RetryWait apart. With no static peers and no DNS
-// there is nothing to wait for and run returns at once. Only ctx ending is an error.
+// none is repeated up to cfg.Retries times, cfg.RetryWait apart; the wait ends early when a peer that
+// did not answer answers. A round in which every peer that answered is starting too ends the sync
+// at once as a cold start (coldstart.go). With no static peers and no DNS there is nothing to wait
+// for and run returns at once. Only ctx ending is an error.
 func (s *syncer) run(ctx context.Context) (syncResult, error) {
 	if !s.dynamic && len(s.peers()) == 0 {
 		// A standalone node has nobody to copy from and nobody whose data it could be missing:
@@ -46,16 +54,14 @@ func (s *syncer) run(ctx context.Context) (syncResult, error) {
 		s.logger.Info("no peers, skipping the startup sync")
 		return syncResult{standalone: true}, nil
 	}
+	var silent []sdk.Peer
 	for round := 0; round < s.cfg.Retries; round++ {
 		if round > 0 {
-			t := time.NewTimer(s.cfg.RetryWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return syncResult{}, ctx.Err()
-			case <-t.C:
+			if _, err := s.waitOrProbe(ctx, s.cfg.RetryWait, silent); err != nil {
+				return syncResult{}, err
 			}
 		}
+		silent = silent[:0]
 		peers := s.peers()
 		if len(peers) == 0 {
 			if !s.dynamic {
@@ -65,7 +71,23 @@ func (s *syncer) run(ctx context.Context) (syncResult, error) {
 			s.logger.Info("startup sync: DNS has no peers yet", "round", round+1)
 			continue
 		}
+		answered, starting := 0, 0
 		for _, p := range peers {
+			st, err := s.state(ctx, p, s.cfg.Timeout)
+			if err != nil {
+				if ctx.Err() != nil {
+					return syncResult{}, ctx.Err()
+				}
+				s.logger.Warn("startup sync: peer unavailable", "peer", p.Name, "round", round+1, "error", err)
+				silent = append(silent, p)
+				continue
+			}
+			answered++
+			if st != nil && st.State == stateStarting {
+				s.logger.Info("startup sync: peer is starting too", "peer", p.Name, "round", round+1)
+				starting++
+				continue
+			}
 			apps, err := s.fetch(ctx, p)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -76,6 +98,9 @@ func (s *syncer) run(ctx context.Context) (syncResult, error) {
 			}
 			if countInstances(apps) == 0 {
 				s.logger.Info("startup sync: peer registry is empty", "peer", p.Name, "round", round+1)
+				if st != nil && st.ColdStart {
+					starting++
+				}
 				continue
 			}
 			n, err := s.copy(ctx, apps)
@@ -84,6 +109,11 @@ func (s *syncer) run(ctx context.Context) (syncResult, error) {
 			}
 			s.logger.Info("startup sync: copied registry", "peer", p.Name, "instances", n)
 			return syncResult{count: n, source: p.Name}, nil
+		}
+		if answered > 0 && starting == answered {
+			s.logger.Info("startup sync: every peer that answers is starting with nothing to copy: cold start",
+				"answered", answered, "unreachable", len(silent))
+			return syncResult{coldStart: true}, nil
 		}
 	}
 	return syncResult{}, nil
@@ -120,6 +150,12 @@ func (s *syncer) copy(ctx context.Context, apps *registry.Applications) (int, er
 			if inst.App == "" {
 				inst.App = a.Name
 			}
+			if s.validate != nil {
+				if err := s.validate(inst); err != nil {
+					s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "error", err)
+					continue
+				}
+			}
 			if err := s.reg.Register(ctx, inst, registry.FromPeer); err != nil {
 				s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "error", err)
 				continue
@@ -147,6 +183,8 @@ func countInstances(apps *registry.Applications) int {
 type gate struct {
 	wait  time.Duration
 	clock registry.Clock
+	// onOpen, when set, is told once, with the reason, when reads open.
+	onOpen func(reason string)
 
 	open   atomic.Bool  // reads allowed for good: the fast path of every read
 	synced atomic.Bool  // the sync has finished
@@ -161,7 +199,7 @@ func (g *gate) allow() bool {
 		return false
 	}
 	if g.clock.Now().UnixNano() >= g.until.Load() {
-		g.open.Store(true)
+		g.lift("startup_sync.wait_when_empty passed since an empty startup sync")
 		return true
 	}
 	return false
@@ -170,11 +208,15 @@ func (g *gate) allow() bool {
 // opened records the end of the sync.
 func (g *gate) opened(count int) {
 	if count > 0 {
-		g.open.Store(true)
+		g.lift("startup sync copied instances")
 	}
 	g.until.Store(g.clock.Now().Add(g.wait).UnixNano())
 	g.synced.Store(true)
 }
 
-// lift allows reads from now on.
-func (g *gate) lift() { g.open.Store(true) }
+// lift allows reads from now on; the first call tells onOpen why.
+func (g *gate) lift(reason string) {
+	if g.open.CompareAndSwap(false, true) && g.onOpen != nil {
+		g.onOpen(reason)
+	}
+}

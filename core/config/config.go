@@ -15,6 +15,7 @@ type Config struct {
 	Cluster       ClusterConfig     `koanf:"cluster"`
 	Replication   ReplicationConfig `koanf:"replication"`
 	Telemetry     TelemetryConfig   `koanf:"telemetry"`
+	TLS           TLSConfig         `koanf:"tls"`
 	// PluginDir is searched for plugin binaries named herald-KIND-NAME.
 	PluginDir string `koanf:"plugin_dir"`
 	// Plugins are the `plugin "KIND" "NAME" {}` blocks: kind -> name -> block.
@@ -45,6 +46,8 @@ type HTTPConfig struct {
 	WriteTimeout    time.Duration `koanf:"write_timeout"`
 	IdleTimeout     time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// ShutdownDelay is how long a stopping node keeps serving with readiness withdrawn.
+	ShutdownDelay time.Duration `koanf:"shutdown_delay"`
 }
 
 // RegistryConfig is the `registry` block.
@@ -62,6 +65,9 @@ type RegistryConfig struct {
 	OverrideExpiry                 time.Duration `koanf:"override_expiry"`
 	FixLeaseDurationBug            bool          `koanf:"fix_lease_duration_bug"`
 	TombstoneTTL                   time.Duration `koanf:"tombstone_ttl"`
+	// MaxClockSkew bounds how far in the future a lastDirtyTimestamp may be, from clients and
+	// from peers.
+	MaxClockSkew time.Duration `koanf:"max_clock_skew"`
 }
 
 // CacheConfig is the `response_cache` block.
@@ -69,6 +75,8 @@ type CacheConfig struct {
 	UseReadOnly    bool          `koanf:"use_read_only"`
 	UpdateInterval time.Duration `koanf:"update_interval"`
 	AutoExpiration time.Duration `koanf:"auto_expiration"`
+	// MaxBytes bounds the bytes the cached documents hold, per level.
+	MaxBytes int64 `koanf:"max_bytes"`
 }
 
 // ClusterConfig is the `cluster` block.
@@ -79,7 +87,43 @@ type ClusterConfig struct {
 	PeerUpdateInterval time.Duration     `koanf:"peer_update_interval"`
 	StartupSync        StartupSyncConfig `koanf:"startup_sync"`
 	AntiEntropy        AntiEntropyConfig `koanf:"anti_entropy"`
+	PeerAuth           PeerAuthConfig    `koanf:"peer_auth"`
+	// InsecurePeers lets a node with peers run without peer authentication: every caller of the
+	// peer endpoints is then trusted. Off by default; a node with peers and no peer_auth refuses
+	// to start unless it is set.
+	InsecurePeers bool `koanf:"insecure_peers"`
 }
+
+// PeerAuthConfig is `cluster { peer_auth {} }`: how peers prove who they are.
+type PeerAuthConfig struct {
+	// MTLS accepts callers presenting a certificate from tls.ca_file as peers.
+	MTLS bool `koanf:"mtls"`
+	// PeerNames, when set, restricts mTLS peers to certificates with one of these names.
+	PeerNames []string `koanf:"peer_names"`
+	// Secret is the shared cluster secret (prefer SecretFile or the environment).
+	Secret string `koanf:"secret"`
+	// SecretFile holds the secret on its first line; further lines are previous secrets still
+	// accepted during a rotation.
+	SecretFile string `koanf:"secret_file"`
+	// ReplayWindow is how far a signed request's time may be from this node's clock.
+	ReplayWindow time.Duration `koanf:"replay_window"`
+	// EurekaPeers are addresses (IPs or CIDR prefixes) of Eureka servers, which cannot
+	// authenticate, trusted as peers without proof.
+	EurekaPeers []string `koanf:"eureka_peers"`
+}
+
+// TLSConfig is the `tls` block: TLS for the node's whole HTTP surface and for its calls to peers.
+type TLSConfig struct {
+	CertFile   string `koanf:"cert_file"`
+	KeyFile    string `koanf:"key_file"`
+	CAFile     string `koanf:"ca_file"`
+	MinVersion string `koanf:"min_version"`
+	// VerifyClients requires a certificate from ca_file of every caller, clients included.
+	VerifyClients bool `koanf:"verify_clients"`
+}
+
+// Enabled reports whether the node serves TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // DNSConfig is `cluster { dns {} }`.
 type DNSConfig struct {
@@ -183,13 +227,16 @@ func Default() *Config {
 			ExpectedClientRenewalInterval: 30 * time.Second, RenewalThresholdUpdateInterval: 15 * time.Minute,
 			EvictionInterval: 60 * time.Second, DeltaRetention: 3 * time.Minute, DeltaRetentionInterval: 30 * time.Second,
 			SyncWhenTimestampDiffers: true, OverrideExpiry: time.Hour, TombstoneTTL: 5 * time.Minute,
+			MaxClockSkew: 5 * time.Minute,
 		},
-		ResponseCache: CacheConfig{UseReadOnly: true, UpdateInterval: 30 * time.Second, AutoExpiration: 180 * time.Second},
+		ResponseCache: CacheConfig{UseReadOnly: true, UpdateInterval: 30 * time.Second, AutoExpiration: 180 * time.Second,
+			MaxBytes: 256 << 20},
 		Cluster: ClusterConfig{
 			DNS:                DNSConfig{Port: 8761, Refresh: 10 * time.Minute},
 			PeerUpdateInterval: 10 * time.Minute,
 			StartupSync:        StartupSyncConfig{Retries: 5, RetryWait: 30 * time.Second, WaitWhenEmpty: 5 * time.Minute},
 			AntiEntropy:        AntiEntropyConfig{Enabled: true, Interval: 30 * time.Second},
+			PeerAuth:           PeerAuthConfig{ReplayWindow: 30 * time.Second},
 		},
 		Replication: ReplicationConfig{
 			Transport: "http", FlushPolicy: "size-or-age", ActionHandlers: []string{"eureka"}, MaxBatchSize: 250, BatchingDelay: time.Millisecond,
@@ -197,6 +244,7 @@ func Default() *Config {
 			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
 			MaxTimeForReplication: 30 * time.Second, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second,
 		},
+		TLS: TLSConfig{MinVersion: "1.2"},
 		Telemetry: TelemetryConfig{
 			ServiceName: "herald",
 			Tracing:     TracingConfig{Exporter: "otlp-grpc", SampleRatio: 1},

@@ -70,23 +70,54 @@ func (p *hclParser) Marshal(map[string]any) ([]byte, error) {
 	return nil, fmt.Errorf("config: writing HCL is not supported")
 }
 
+// diagError reports the first error of a parse: one mistake (an unterminated string above all)
+// makes the parser report every line after it, and only the first error is the real one. Among
+// errors at the same position, an unterminated string or block is named in preference.
 func diagError(diags hcl.Diagnostics) error {
-	var msgs []string
+	var first *hcl.Diagnostic
+	n := 0
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		loc := ""
-		if d.Subject != nil {
-			loc = fmt.Sprintf("%s:%d,%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		n++
+		if first == nil || before(d, first) {
+			first = d
 		}
-		msg := d.Summary
-		if d.Detail != "" {
-			msg += "; " + d.Detail
-		}
-		msgs = append(msgs, loc+msg)
 	}
-	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+	if first == nil {
+		return fmt.Errorf("%s", diags.Error())
+	}
+	loc := ""
+	if first.Subject != nil {
+		loc = fmt.Sprintf("%s:%d,%d: ", first.Subject.Filename, first.Subject.Start.Line, first.Subject.Start.Column)
+	}
+	msg := first.Summary
+	if first.Detail != "" {
+		msg += "; " + first.Detail
+	}
+	if n > 1 {
+		msg += fmt.Sprintf(" (%d more errors after it not shown: fix this one first)", n-1)
+	}
+	return fmt.Errorf("%s", loc+msg)
+}
+
+// before orders diagnostics by position; at the same position an "Unterminated ..." or
+// "Unclosed ..." one comes first.
+func before(a, b *hcl.Diagnostic) bool {
+	switch {
+	case a.Subject == nil:
+		return false
+	case b.Subject == nil:
+		return true
+	case a.Subject.Start.Byte != b.Subject.Start.Byte:
+		return a.Subject.Start.Byte < b.Subject.Start.Byte
+	}
+	return unclosed(a) && !unclosed(b)
+}
+
+func unclosed(d *hcl.Diagnostic) bool {
+	return strings.HasPrefix(d.Summary, "Unterminated") || strings.HasPrefix(d.Summary, "Unclosed")
 }
 
 func (p *hclParser) mark(path []string, r hcl.Range) {

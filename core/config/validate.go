@@ -2,10 +2,14 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Validate checks values and relations between them, reporting every problem with its position.
@@ -36,6 +40,12 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "must be at least 1024 (got %d)", c.HTTP.MaxBodyBytes)
 	}
+	if c.ResponseCache.MaxBytes < 64<<10 {
+		bad("response_cache.max_bytes", "must be at least 65536 (got %d)", c.ResponseCache.MaxBytes)
+	}
+	if c.HTTP.ShutdownDelay < 0 {
+		bad("http.shutdown_delay", "must not be negative (got %v)", c.HTTP.ShutdownDelay)
+	}
 	r := c.Registry
 	if r.RenewalPercentThreshold <= 0 || r.RenewalPercentThreshold > 1 {
 		bad("registry.renewal_percent_threshold", "must be in (0, 1] (got %v)", r.RenewalPercentThreshold)
@@ -48,6 +58,7 @@ func (c *Config) Validate() error {
 		"registry.delta_retention_interval":          int64(r.DeltaRetentionInterval),
 		"registry.override_expiry":                   int64(r.OverrideExpiry),
 		"registry.tombstone_ttl":                     int64(r.TombstoneTTL),
+		"registry.max_clock_skew":                    int64(r.MaxClockSkew),
 		"response_cache.update_interval":             int64(c.ResponseCache.UpdateInterval),
 		"response_cache.auto_expiration":             int64(c.ResponseCache.AutoExpiration),
 		"cluster.peer_update_interval":               int64(c.Cluster.PeerUpdateInterval),
@@ -76,6 +87,7 @@ func (c *Config) Validate() error {
 	if c.Cluster.StartupSync.Retries < 0 {
 		bad("cluster.startup_sync.retries", "must not be negative (got %d)", c.Cluster.StartupSync.Retries)
 	}
+	c.validateTrust(bad)
 	rp := c.Replication
 	between("replication.max_batch_size", rp.MaxBatchSize, 1, 10000)
 	between("replication.max_buffer_size", rp.MaxBufferSize, 1, 10_000_000)
@@ -151,3 +163,111 @@ func checkURL(s string) error {
 
 // PosOf returns where the key path (segments, so labels may contain dots) was set.
 func (c *Config) PosOf(path ...string) Position { return c.posOf(path) }
+
+// validateTrust checks the tls block and cluster.peer_auth, and refuses a node with peers that
+// no peer could authenticate to, unless cluster.insecure_peers says so.
+func (c *Config) validateTrust(bad func(key, format string, a ...any)) {
+	t := c.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("tls.cert_file", "tls needs both cert_file and key_file")
+	}
+	for key, f := range map[string]string{"tls.cert_file": t.CertFile, "tls.key_file": t.KeyFile, "tls.ca_file": t.CAFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(key, "cannot read %s: %v", f, err)
+		}
+	}
+	if _, err := peerauth.ParseMinVersion(t.MinVersion); err != nil {
+		bad("tls.min_version", "%v", err)
+	}
+	if t.VerifyClients && t.CAFile == "" {
+		bad("tls.verify_clients", "needs tls.ca_file to verify client certificates with")
+	}
+	if t.CAFile != "" && !t.Enabled() {
+		bad("tls.ca_file", "needs cert_file and key_file: the node presents its own certificate to peers")
+	}
+	pa := c.Cluster.PeerAuth
+	if pa.MTLS && (t.CAFile == "" || !t.Enabled()) {
+		bad("cluster.peer_auth.mtls", "needs tls { cert_file, key_file, ca_file }: peers are verified against the cluster CA")
+	}
+	if pa.Secret != "" && pa.SecretFile != "" {
+		bad("cluster.peer_auth.secret", "set secret or secret_file, not both")
+	}
+	if pa.Secret != "" {
+		if err := peerauth.CheckSecret(pa.Secret); err != nil {
+			bad("cluster.peer_auth.secret", "%v", err)
+		}
+	}
+	if pa.SecretFile != "" {
+		if _, err := c.PeerSecrets(); err != nil {
+			bad("cluster.peer_auth.secret_file", "%v", err)
+		}
+	}
+	if pa.ReplayWindow <= 0 {
+		bad("cluster.peer_auth.replay_window", "must be greater than zero")
+	}
+	for _, e := range pa.EurekaPeers {
+		if _, err := ParsePrefix(e); err != nil {
+			bad("cluster.peer_auth.eureka_peers", "%v", err)
+		}
+	}
+	hasPeers := len(c.Cluster.Peers) > 0 || c.Cluster.DNS.Name != ""
+	if hasPeers && !c.PeerAuthEnabled() && !c.Cluster.InsecurePeers {
+		bad("cluster.peer_auth", "this node has peers but no peer authentication: anyone who reaches its port could "+
+			"replicate writes as a peer. Set peer_auth { secret_file = ... } or peer_auth { mtls = true } with a tls block "+
+			"(herald tls --help), or, on a network you fully trust, cluster { insecure_peers = true }")
+	}
+}
+
+// PeerAuthEnabled reports whether peers can authenticate (a secret or mutual TLS).
+func (c *Config) PeerAuthEnabled() bool {
+	pa := c.Cluster.PeerAuth
+	return pa.Secret != "" || pa.SecretFile != "" || pa.MTLS
+}
+
+// PeerSecrets returns the cluster secrets: the one to sign with first, then previous ones still
+// accepted. It reads secret_file when set.
+func (c *Config) PeerSecrets() ([]string, error) {
+	pa := c.Cluster.PeerAuth
+	if pa.Secret != "" {
+		return []string{pa.Secret}, nil
+	}
+	if pa.SecretFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(pa.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster secret: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			if err := peerauth.CheckSecret(line); err != nil {
+				return nil, fmt.Errorf("%s line %d: %w", pa.SecretFile, len(out)+1, err)
+			}
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no secret", pa.SecretFile)
+	}
+	return out, nil
+}
+
+// ParsePrefix parses an address ("10.0.0.5") or a CIDR prefix ("10.0.0.0/24").
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}

@@ -16,6 +16,12 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 		plainText(w, http.StatusNotImplemented, "peer replication is not enabled on this node")
 		return
 	}
+	if !h.peer(r) {
+		// A batch is applied as peer writes: from anyone but an authenticated peer it would
+		// bypass admission and could forge any instance's state on every node.
+		plainText(w, http.StatusForbidden, "forbidden: peer replication batches are accepted only from authenticated peers")
+		return
+	}
 	f, latin1, ok := requestFormat(r.Header.Get("Content-Type"))
 	if !ok || f != codec.JSON {
 		plainText(w, http.StatusUnsupportedMediaType,

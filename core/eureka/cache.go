@@ -29,15 +29,28 @@ type CacheConfig struct {
 	// [responseCacheAutoExpirationInSeconds, 180s]. Entries are also dropped on every change that
 	// concerns them, so this only bounds staleness the invalidation cannot see.
 	AutoExpiration time.Duration
-	// MaxEntries bounds the number of cached documents, so a client walking random VIP names
-	// cannot grow the cache without limit. Past it, documents are generated but not kept.
+	// MaxEntries bounds the number of cached documents per level, so a client walking random VIP
+	// names cannot grow the cache without limit. Past it, documents are generated but not kept.
 	// Zero: 10000.
 	MaxEntries int
+	// MaxBytes bounds the bytes the cache holds: every document (plain and gzipped, plus its key),
+	// counted once per level that holds it. Past it, expired documents are dropped first, then
+	// others at random; a document larger than the whole budget is served but not kept.
+	// Zero: DefaultCacheMaxBytes.
+	MaxBytes int64
 }
+
+// DefaultCacheMaxBytes is the default MaxBytes: room for the full registry of about 20,000
+// instances in JSON and XML (full and compact) in both levels, with the app and VIP documents.
+const DefaultCacheMaxBytes = 256 << 20
+
+// entryOverhead is what a cache slot costs beyond its bytes: map entry, key, entry struct.
+const entryOverhead = 160
 
 // DefaultCacheConfig returns Eureka's defaults: read-only cache on, 30 s refresh, 180 s expiry.
 func DefaultCacheConfig() CacheConfig {
-	return CacheConfig{UseReadOnly: true, UpdateInterval: 30 * time.Second, AutoExpiration: 180 * time.Second}
+	return CacheConfig{UseReadOnly: true, UpdateInterval: 30 * time.Second, AutoExpiration: 180 * time.Second,
+		MaxBytes: DefaultCacheMaxBytes}
 }
 
 func (c CacheConfig) withDefaults() CacheConfig {
@@ -50,6 +63,9 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	}
 	if c.MaxEntries <= 0 {
 		c.MaxEntries = 10000
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = d.MaxBytes
 	}
 	return c
 }
@@ -88,12 +104,22 @@ type payload struct {
 	absent bool
 }
 
+// cost is what keeping p under k costs, in bytes.
+func (p *payload) cost(k cacheKey) int64 {
+	if p == nil {
+		return 0
+	}
+	return int64(cap(p.plain) + cap(p.gz) + len(k.name) + entryOverhead)
+}
+
 // rwEntry is a read-write cache slot. ready is closed once p is set, so concurrent misses for the
 // same key generate the document once.
 type rwEntry struct {
 	ready   chan struct{}
 	p       *payload
 	created time.Time
+	// size is what the entry counts in rwBytes: zero until the document is generated and kept.
+	size int64
 }
 
 // loaded reports whether the document is ready; only then may p be read without waiting.
@@ -121,11 +147,13 @@ type responseCache struct {
 	clock registry.Clock
 	log   hclog.Logger
 
-	mu sync.Mutex
-	rw map[cacheKey]*rwEntry
+	mu      sync.Mutex
+	rw      map[cacheKey]*rwEntry
+	rwBytes int64 // sum of the kept rw entries' sizes; under mu
 
-	roMu sync.RWMutex
-	ro   map[cacheKey]*roEntry
+	roMu    sync.RWMutex
+	ro      map[cacheKey]*roEntry
+	roBytes atomic.Int64 // sum of the ro entries' payload costs
 }
 
 func newResponseCache(reg *registry.Registry, cfg CacheConfig, clock registry.Clock, log hclog.Logger) *responseCache {
@@ -162,14 +190,67 @@ func (c *responseCache) get(k cacheKey) *payload {
 		c.roMu.Unlock()
 		return e.p.Load()
 	}
-	if len(c.ro) < c.cfg.MaxEntries {
+	if cost := p.cost(k); len(c.ro) < c.cfg.MaxEntries && c.makeRoomRO(cost, now) {
 		e := &roEntry{}
 		e.p.Store(p)
 		e.lastRead.Store(now)
 		c.ro[k] = e
+		c.roBytes.Add(cost)
 	}
 	c.roMu.Unlock()
 	return p
+}
+
+// makeRoomRO makes room for cost bytes in the read-only level, dropping documents unread for the
+// expiry first, then others; false when cost exceeds the whole budget. c.roMu must be held.
+func (c *responseCache) makeRoomRO(cost, nowUnix int64) bool {
+	if cost > c.cfg.MaxBytes {
+		return false
+	}
+	if c.roBytes.Load()+cost <= c.cfg.MaxBytes {
+		return true
+	}
+	idle := int64(c.cfg.AutoExpiration / time.Second)
+	for _, pass := range [2]bool{true, false} {
+		for k, e := range c.ro {
+			if c.roBytes.Load()+cost <= c.cfg.MaxBytes {
+				return true
+			}
+			if pass && nowUnix-e.lastRead.Load() <= idle {
+				continue
+			}
+			c.roBytes.Add(-e.p.Load().cost(k))
+			delete(c.ro, k)
+		}
+	}
+	return c.roBytes.Load()+cost <= c.cfg.MaxBytes
+}
+
+// makeRoomRW is makeRoomRO for the read-write level: expired documents first, then others, never
+// keep. c.mu must be held.
+func (c *responseCache) makeRoomRW(cost int64, now time.Time, keep *rwEntry) bool {
+	if cost > c.cfg.MaxBytes {
+		return false
+	}
+	for _, pass := range [2]bool{true, false} {
+		for k, e := range c.rw {
+			if c.rwBytes+cost <= c.cfg.MaxBytes {
+				return true
+			}
+			if e == keep || e.size == 0 || (pass && now.Sub(e.created) < c.cfg.AutoExpiration) {
+				continue
+			}
+			c.deleteRWLocked(k, e)
+		}
+	}
+	return c.rwBytes+cost <= c.cfg.MaxBytes
+}
+
+// deleteRWLocked removes a read-write entry and its bytes. c.mu must be held.
+func (c *responseCache) deleteRWLocked(k cacheKey, e *rwEntry) {
+	delete(c.rw, k)
+	c.rwBytes -= e.size
+	e.size = 0
 }
 
 // getRW returns the read-write level's document for k, generating it on a miss or after expiry.
@@ -178,7 +259,7 @@ func (c *responseCache) getRW(k cacheKey) *payload {
 	c.mu.Lock()
 	e := c.rw[k]
 	if e != nil && e.loaded() && now.Sub(e.created) >= c.cfg.AutoExpiration {
-		delete(c.rw, k)
+		c.deleteRWLocked(k, e)
 		e = nil
 	}
 	if e != nil {
@@ -200,13 +281,28 @@ func (c *responseCache) getRW(k cacheKey) *payload {
 		if e.p == nil {
 			c.mu.Lock()
 			if c.rw[k] == e {
-				delete(c.rw, k)
+				c.deleteRWLocked(k, e)
 			}
 			c.mu.Unlock()
 			e.p = &payload{absent: true}
 		}
 	}()
-	e.p = c.generate(k)
+	p := c.generate(k)
+	if store {
+		// Count the document now that its size is known, or let it go if it does not fit.
+		cost := p.cost(k)
+		c.mu.Lock()
+		if c.rw[k] == e {
+			if c.makeRoomRW(cost, now, e) {
+				e.size = cost
+				c.rwBytes += cost
+			} else {
+				delete(c.rw, k)
+			}
+		}
+		c.mu.Unlock()
+	}
+	e.p = p
 	return e.p
 }
 
@@ -285,18 +381,28 @@ func (c *responseCache) dropVIPsLocked(kind entityKind, vips string) {
 func (c *responseCache) dropLocked(kind entityKind, name string) {
 	for _, f := range [...]codec.Format{codec.JSON, codec.XML} {
 		for _, compact := range [...]bool{false, true} {
-			delete(c.rw, cacheKey{kind: kind, name: name, format: f, compact: compact})
+			c.dropKeyLocked(cacheKey{kind: kind, name: name, format: f, compact: compact})
 			if f == codec.XML {
-				delete(c.rw, cacheKey{kind: kind, name: name, format: f, compact: compact, v1: true})
+				c.dropKeyLocked(cacheKey{kind: kind, name: name, format: f, compact: compact, v1: true})
 			}
 		}
 	}
 }
 
+func (c *responseCache) dropKeyLocked(k cacheKey) {
+	if e := c.rw[k]; e != nil {
+		c.deleteRWLocked(k, e)
+	}
+}
+
 // run refreshes the read-only level until ctx ends: first at the next wall-clock multiple of the
-// interval (as Eureka), then every interval.
+// interval (as Eureka), then every interval. Without the read-only level it sweeps expired
+// read-write documents as often, so that documents nobody asks for again do not stay.
 func (c *responseCache) run(ctx context.Context) {
 	iv := c.cfg.UpdateInterval
+	if !c.cfg.UseReadOnly {
+		iv = min(iv, c.cfg.AutoExpiration)
+	}
 	now := time.Now()
 	first := now.Truncate(iv).Add(iv).Sub(now)
 	t := time.NewTimer(first)
@@ -306,7 +412,11 @@ func (c *responseCache) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.refresh()
+			if c.cfg.UseReadOnly {
+				c.refresh()
+			} else {
+				c.sweep()
+			}
 			t.Reset(iv)
 		}
 	}
@@ -341,22 +451,51 @@ func (c *responseCache) refresh() {
 			continue
 		}
 		if p := c.getRW(k); p != e.p.Load() {
-			e.p.Store(p)
+			c.roMu.Lock()
+			if c.ro[k] == e {
+				c.roBytes.Add(p.cost(k) - e.p.Swap(p).cost(k))
+			}
+			c.roMu.Unlock()
 		}
 	}
 	if len(stale) > 0 {
 		c.roMu.Lock()
 		for _, k := range stale {
-			delete(c.ro, k)
+			if e := c.ro[k]; e != nil {
+				c.roBytes.Add(-e.p.Load().cost(k))
+				delete(c.ro, k)
+			}
 		}
 		c.roMu.Unlock()
 	}
+	if c.roBytes.Load() > c.cfg.MaxBytes {
+		// Refreshed documents grew past the budget: drop the idle ones, then others.
+		c.roMu.Lock()
+		c.makeRoomRO(0, now.Unix())
+		c.roMu.Unlock()
+	}
+	c.sweep()
+}
 
+// sweep drops expired read-write documents.
+func (c *responseCache) sweep() {
+	now := c.clock.Now()
 	c.mu.Lock()
 	for k, e := range c.rw {
 		if e.loaded() && now.Sub(e.created) >= c.cfg.AutoExpiration {
-			delete(c.rw, k)
+			c.deleteRWLocked(k, e)
 		}
 	}
 	c.mu.Unlock()
+}
+
+// size reports the documents and bytes held by each level (tests, metrics).
+func (c *responseCache) size() (rwDocs int, rwBytes int64, roDocs int, roBytes int64) {
+	c.mu.Lock()
+	rwDocs, rwBytes = len(c.rw), c.rwBytes
+	c.mu.Unlock()
+	c.roMu.RLock()
+	roDocs = len(c.ro)
+	c.roMu.RUnlock()
+	return rwDocs, rwBytes, roDocs, c.roBytes.Load()
 }

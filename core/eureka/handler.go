@@ -81,10 +81,21 @@ type Options struct {
 	Clock registry.Clock
 	// Peers, when set, lists the node's peers for the status page and the dashboard.
 	Peers func() []PeerStatus
+	// IsPeer reports whether a request comes from an authenticated peer. Only such a request may
+	// post a replication batch, and only on such a request does the replication header make a
+	// write a peer's (applied, never replicated, not admitted); from anyone else the header is
+	// ignored and the write is a client's. Nil: no caller is a peer.
+	IsPeer func(*http.Request) bool
+	// AcceptItem, when set, runs the Accept action handlers on a client's status change or
+	// removal of an override before it is applied; an error refuses it as Accept does.
+	AcceptItem func(ctx context.Context, it sdk.Item) error
+	// MaxClockSkew refuses a lastDirtyTimestamp further than this in the future, from clients
+	// (400) and peers. Zero: no bound.
+	MaxClockSkew time.Duration
 }
 
-// Handler serves the Eureka REST API. It is an http.Handler; create it with NewHandler and, when
-// the read-only response cache is on, run Start so the cache is refreshed.
+// Handler serves the Eureka REST API. It is an http.Handler; create it with NewHandler and run
+// Start so the response cache is refreshed and swept.
 type Handler struct {
 	reg     *registry.Registry
 	log     hclog.Logger
@@ -93,6 +104,9 @@ type Handler struct {
 	gate    func() bool
 	batch   BatchReceiver
 	accept  func(ctx context.Context, inst *registry.Instance) error
+	acceptI func(ctx context.Context, it sdk.Item) error
+	isPeer  func(*http.Request) bool
+	skew    time.Duration
 	peers   func() []PeerStatus
 	cache   *responseCache
 	started time.Time
@@ -118,6 +132,9 @@ func NewHandler(opts Options) *Handler {
 		gate:    opts.ReadGate,
 		batch:   opts.Batch,
 		accept:  opts.Accept,
+		acceptI: opts.AcceptItem,
+		isPeer:  opts.IsPeer,
+		skew:    opts.MaxClockSkew,
 		peers:   opts.Peers,
 	}
 	if h.log == nil {
@@ -136,12 +153,12 @@ func NewHandler(opts Options) *Handler {
 	return h
 }
 
-// Start runs the read-only cache's refresh timer until ctx ends or Stop is called. It does nothing
-// when the read-only cache is off, or when already running.
+// Start runs the response cache's timer until ctx ends or Stop is called: the read-only level's
+// refresh, or without it the sweep of expired documents. It does nothing when already running.
 func (h *Handler) Start(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.running || !h.cache.cfg.UseReadOnly {
+	if h.running {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -387,12 +404,28 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, k routeKind, seg
 	}
 }
 
-// origin maps the replication marker to the registry's origin: only the exact value "true" counts.
-func origin(r *http.Request) registry.Origin {
-	if v := r.Header[replicationHeaderKey]; len(v) > 0 && v[0] == "true" {
+// origin maps the replication marker to the registry's origin: only the exact value "true"
+// counts, and only from an authenticated peer. Anyone else's marked write is a client's: admitted
+// and replicated like any other (Eureka clients never send the header).
+func (h *Handler) origin(r *http.Request) registry.Origin {
+	if v := r.Header[replicationHeaderKey]; len(v) > 0 && v[0] == "true" && h.peer(r) {
 		return registry.FromPeer
 	}
 	return registry.FromClient
+}
+
+// peer reports whether r comes from an authenticated peer.
+func (h *Handler) peer(r *http.Request) bool { return h.isPeer != nil && h.isPeer(r) }
+
+// tooFarAhead returns an error when ts lies further in the future than the allowed clock skew.
+func (h *Handler) tooFarAhead(ts int64) error {
+	if h.skew <= 0 || ts <= 0 {
+		return nil
+	}
+	if limit := h.clock.Now().Add(h.skew).UnixMilli(); ts > limit {
+		return fmt.Errorf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", ts, h.skew)
+	}
+	return nil
 }
 
 // readsAllowed reports whether the gated reads may be served now.

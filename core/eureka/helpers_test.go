@@ -52,7 +52,9 @@ func newNode(t testing.TB, cfg nodeConfig) *testNode {
 	if !cfg.noOpen {
 		reg.OpenForTraffic(0)
 	}
-	opts := eureka.Options{Registry: reg, Batch: receive.New(reg)}
+	// Callers are authenticated peers here (the node's middleware decides that in production);
+	// trust_test.go covers callers that are not.
+	opts := eureka.Options{Registry: reg, Batch: receive.New(reg), IsPeer: func(*http.Request) bool { return true }}
 	if cfg.opts != nil {
 		cfg.opts(&opts)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk"
 )
 
 // ValidationError is a registration Eureka refuses with 400 and a plain-text message.
@@ -75,6 +76,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request, app string) {
 	if latin1 {
 		body = latin1ToUTF8(body)
 	}
+	if err := checkUTF8(body); err != nil {
+		plainText(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	inst, err := codec.DecodeInstance(body, f)
 	if err != nil || inst == nil {
 		parseError(w, f)
@@ -88,7 +93,15 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request, app string) {
 		plainText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	o := origin(r)
+	if err := registry.ValidateInstance(inst); err != nil {
+		plainText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := h.tooFarAhead(inst.LastDirtyTimestamp); err != nil {
+		plainText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	o := h.origin(r)
 	if o == registry.FromClient && h.accept != nil {
 		if err := h.accept(r.Context(), inst); err != nil {
 			plainText(w, refusalStatus(err), err.Error())
@@ -140,7 +153,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, app, id stri
 		plainText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	o := origin(r)
+	o := h.origin(r)
 	ovr, ovrValid := registry.StatusUnknown, true
 	if v := q.Get("overriddenstatus"); v != "" {
 		ovr, ovrValid = registry.ParseStatus(v)
@@ -171,7 +184,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, app, id stri
 
 // cancel is DELETE /apps/{app}/{id} (reference 1.4.3).
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, app, id string) {
-	if !h.reg.Cancel(r.Context(), app, id, origin(r)) {
+	if !h.reg.Cancel(r.Context(), app, id, h.origin(r)) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -201,6 +214,9 @@ func (h *Handler) statusParams(w http.ResponseWriter, r *http.Request, app, id s
 		}
 	}
 	ts, _, err := parseLastDirty(q.Get("lastDirtyTimestamp"))
+	if err == nil {
+		err = h.tooFarAhead(ts)
+	}
 	if err != nil {
 		plainText(w, http.StatusBadRequest, err.Error())
 		return "", 0, false
@@ -208,13 +224,25 @@ func (h *Handler) statusParams(w http.ResponseWriter, r *http.Request, app, id s
 	return s, ts, true
 }
 
+// admit runs the Accept action handlers on a client's status change or override removal.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, a sdk.Action, app, id string, s registry.Status, ts int64) bool {
+	if h.acceptI == nil || h.origin(r) != registry.FromClient {
+		return true
+	}
+	if err := h.acceptI(r.Context(), sdk.Item{Action: a, App: app, ID: id, Status: string(s), LastDirtyTimestamp: ts}); err != nil {
+		plainText(w, refusalStatus(err), err.Error())
+		return false
+	}
+	return true
+}
+
 // statusUpdate is PUT /apps/{app}/{id}/status?value= (reference 1.4.4).
 func (h *Handler) statusUpdate(w http.ResponseWriter, r *http.Request, app, id string) {
 	s, ts, ok := h.statusParams(w, r, app, id, true)
-	if !ok {
+	if !ok || !h.admit(w, r, sdk.ActionStatusUpdate, app, id, s, ts) {
 		return
 	}
-	if !h.reg.UpdateStatus(r.Context(), app, id, s, ts, origin(r)) {
+	if !h.reg.UpdateStatus(r.Context(), app, id, s, ts, h.origin(r)) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -224,10 +252,10 @@ func (h *Handler) statusUpdate(w http.ResponseWriter, r *http.Request, app, id s
 // deleteOverride is DELETE /apps/{app}/{id}/status[?value=] (reference 1.4.5).
 func (h *Handler) deleteOverride(w http.ResponseWriter, r *http.Request, app, id string) {
 	s, ts, ok := h.statusParams(w, r, app, id, false)
-	if !ok {
+	if !ok || !h.admit(w, r, sdk.ActionDeleteStatusOverride, app, id, s, ts) {
 		return
 	}
-	if !h.reg.DeleteStatusOverride(r.Context(), app, id, s, ts, origin(r)) {
+	if !h.reg.DeleteStatusOverride(r.Context(), app, id, s, ts, h.origin(r)) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -243,6 +271,32 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request, app, id strin
 	for k, v := range q {
 		if len(v) > 0 {
 			kv[k] = v[0]
+		}
+	}
+	if err := h.checkMetadataUpdate(app, id, kv); err != nil {
+		plainText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if h.accept != nil {
+		// The change replicates as a Register of the whole instance, so admission sees the
+		// instance as it will be (a handler's changes to it are not kept here).
+		cur, ok := h.reg.Instance(app, id)
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		next := cur.Clone()
+		md := make(map[string]string, len(next.Metadata)+len(kv))
+		for k, v := range next.Metadata {
+			md[k] = v
+		}
+		for k, v := range kv {
+			md[k] = v
+		}
+		next.Metadata = md
+		if err := h.accept(r.Context(), next); err != nil {
+			plainText(w, refusalStatus(err), err.Error())
+			return
 		}
 	}
 	if !h.reg.UpdateMetadata(r.Context(), app, id, kv, registry.FromClient) {

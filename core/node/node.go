@@ -5,11 +5,13 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/core/replication/receive"
 	"github.com/heraldhq/herald/core/telemetry"
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Config is everything one node needs, already validated. cmd/herald builds it from the HCL file.
@@ -33,11 +36,16 @@ type Config struct {
 	// AdvertiseURL is the node's own Eureka base URL as peers know it; derived from Addr when empty.
 	AdvertiseURL string
 
-	MaxBodyBytes    int64
-	ReadTimeout     time.Duration
-	WriteTimeout    time.Duration
-	IdleTimeout     time.Duration
+	MaxBodyBytes int64
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// ShutdownTimeout bounds a graceful stop after ShutdownDelay: in-flight requests finish and
+	// the replication queues drain to the peers; what is left unsent then is logged per peer.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long a stopping node keeps serving with readiness withdrawn (503 at
+	// /health/ready), so that load balancers stop sending it traffic before it closes its port.
+	ShutdownDelay time.Duration
 
 	Registry  registry.Config
 	Cache     eureka.CacheConfig
@@ -45,6 +53,38 @@ type Config struct {
 	Telemetry telemetry.Config
 	// MetricsPath is where Prometheus metrics are served ("" = off).
 	MetricsPath string
+	// Trust is the node's TLS and peer authentication.
+	Trust Trust
+	// MaxClockSkew bounds how far in the future a client's or peer's lastDirtyTimestamp may be
+	// (0: unbounded).
+	MaxClockSkew time.Duration
+}
+
+// Trust is how a node proves itself to peers and tells peers from clients.
+type Trust struct {
+	// TLS, when set, serves the whole HTTP surface over TLS and dials peers with it.
+	TLS *peerauth.TLS
+	// RequireClientCert makes every caller present a certificate from the cluster CA.
+	RequireClientCert bool
+	// Auth decides which callers are peers: only they may post batches, send the replication
+	// header with effect, or read digests and pulls. Nil: no caller is a peer.
+	Auth *peerauth.Authenticator
+	// Signer signs the node's own calls to peers (startup sync, anti-entropy) with the cluster
+	// secret. Nil: they are not signed.
+	Signer *peerauth.Signer
+}
+
+// PeerClient returns an HTTP client for calls to peers: TLS with the node's certificate when the
+// node has one, signed when it has a cluster secret.
+func (t Trust) PeerClient(base *http.Transport) *http.Client {
+	if t.TLS != nil {
+		base.TLSClientConfig = t.TLS.ClientConfig()
+	}
+	var rt http.RoundTripper = base
+	if t.Signer != nil {
+		rt = &peerauth.SigningTransport{Signer: t.Signer, Base: base}
+	}
+	return &http.Client{Transport: rt}
 }
 
 // Replicator is the replication pipeline as the node sees it.
@@ -77,6 +117,9 @@ type Deps struct {
 	OnStop func()
 	// Collectors are extra Prometheus collectors served at the metrics path.
 	Collectors []MetricsCollector
+	// ReadyChecks, when set, adds conditions to readiness (/health/ready): cmd/herald reports
+	// each plugin process there.
+	ReadyChecks func() []Check
 }
 
 // Node is one running herald node.
@@ -95,9 +138,10 @@ type Node struct {
 	ln       net.Listener
 	url      string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	once     sync.Once
+	stopping atomic.Bool // readiness withdrawn: Stop has begun
 }
 
 // New builds a node; nothing runs until Start.
@@ -113,7 +157,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	n.ln = ln
 	n.url = cfg.AdvertiseURL
 	if n.url == "" {
-		n.url = "http://" + ln.Addr().String() + "/eureka/"
+		scheme := "http://"
+		if cfg.Trust.TLS != nil {
+			scheme = "https://"
+		}
+		n.url = scheme + ln.Addr().String() + "/eureka/"
 	}
 	ok := false
 	defer func() {
@@ -152,7 +200,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	if n.repl != nil {
 		setter = n.repl
 	}
-	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster"))); err != nil {
+	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster")),
+		cluster.WithHTTPClient(cfg.Trust.PeerClient(cluster.DefaultTransport()))); err != nil {
 		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
 	}
 
@@ -175,6 +224,25 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	if n.receiver.Accepts(sdk.ActionRegister) {
 		accept = n.receiver.AcceptRegistration
 	}
+	if ad, ok := n.repl.(interface {
+		AdmitRegistration(*registry.Instance) error
+	}); ok {
+		// A registration the replication pipeline could not deliver to peers is refused (413)
+		// rather than acknowledged; checked after the handlers, which may enrich the instance.
+		handlers := accept
+		accept = func(ctx context.Context, inst *registry.Instance) error {
+			if handlers != nil {
+				if err := handlers(ctx, inst); err != nil {
+					return err
+				}
+			}
+			return ad.AdmitRegistration(inst)
+		}
+	}
+	var acceptItem func(context.Context, sdk.Item) error
+	if n.receiver.Accepts(sdk.ActionStatusUpdate) || n.receiver.Accepts(sdk.ActionDeleteStatusOverride) {
+		acceptItem = n.receiver.AcceptItem
+	}
 	n.api = eureka.NewHandler(eureka.Options{
 		Registry:     n.reg,
 		Logger:       n.log.Named("eureka"),
@@ -183,17 +251,30 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		ReadGate:     n.cluster.AllowReads,
 		Batch:        n.receiver,
 		Accept:       accept,
+		AcceptItem:   acceptItem,
 		Peers:        n.peerStatus,
+		IsPeer:       isPeer,
+		MaxClockSkew: cfg.MaxClockSkew,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/herald/", n.cluster.Handler())
+	mux.Handle("/herald/", peerauth.RequirePeer(n.cluster.Handler()))
 	if cfg.MetricsPath != "" {
 		mux.Handle(cfg.MetricsPath, n.metricsHandler())
 	}
+	health := n.healthHandler()
+	mux.Handle(LivePath, health)
+	mux.Handle(ReadyPath, health)
 	mux.Handle("/", n.api)
+	var handler http.Handler = mux
+	if cfg.Trust.Auth != nil {
+		if cfg.Trust.Auth.MaxBody == 0 {
+			cfg.Trust.Auth.MaxBody = cfg.MaxBodyBytes
+		}
+		handler = cfg.Trust.Auth.Middleware(mux)
+	}
 	n.srv = &http.Server{
-		Handler:           n.instrument(mux),
+		Handler:           n.instrument(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -232,7 +313,11 @@ func (n *Node) Start(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		ln := n.ln
+		if n.cfg.Trust.TLS != nil {
+			ln = tls.NewListener(ln, n.cfg.Trust.TLS.ServerConfig(n.cfg.Trust.RequireClientCert))
+		}
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "error", err)
 		}
 	}()
@@ -243,16 +328,40 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Reload applies a new peer list (SIGHUP) without dropping queued work for unchanged peers.
+// Reload applies a new peer list (SIGHUP) without dropping queued work for unchanged peers, and
+// reads the TLS certificate and CA again (connections already open keep theirs).
 func (n *Node) Reload(ctx context.Context, peers []string) error {
+	if t := n.cfg.Trust.TLS; t != nil {
+		if err := t.Reload(); err != nil {
+			return err
+		}
+	}
 	return n.cluster.Reload(ctx, peers)
 }
 
-// Stop stops serving, lets the replication pipeline flush within the shutdown timeout, and stops
-// everything else. It is safe to call more than once.
+// isPeer reports whether r comes from an authenticated peer (see peerauth.Authenticator).
+func isPeer(r *http.Request) bool {
+	_, ok := peerauth.PeerFrom(r.Context())
+	return ok
+}
+
+// Stop withdraws readiness first (/health/ready answers 503) and keeps serving for ShutdownDelay,
+// then, within ShutdownTimeout, stops serving (in-flight requests finish) and drains the
+// replication queues to the peers; tasks left unsent at the deadline are logged per peer. Then it
+// stops everything else. It is safe to call more than once.
 func (n *Node) Stop(ctx context.Context) error {
 	var err error
 	n.once.Do(func() {
+		n.stopping.Store(true)
+		if d := n.cfg.ShutdownDelay; d > 0 {
+			n.log.Info("stopping: readiness withdrawn, still serving", "shutdown_delay", d)
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
 		timeout := n.cfg.ShutdownTimeout
 		if timeout <= 0 {
 			timeout = 10 * time.Second
@@ -264,7 +373,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 		n.cluster.Stop()
 		if n.repl != nil {
-			if e := n.repl.Close(ctx); e != nil {
+			if e := n.drainReplication(ctx); e != nil {
 				err = errors.Join(err, fmt.Errorf("replication: %w", e))
 			}
 		}

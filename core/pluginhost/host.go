@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/heraldhq/herald/core/telemetry"
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Spec is one plugin process to run, from a `plugin "KIND" "NAME" {}` block.
@@ -47,6 +47,8 @@ type Spec struct {
 	Telemetry sdk.Telemetry
 	// Host is the host service the plugin may call back into (nil: none).
 	Host sdk.Host
+	// PeerAuth is the node's peer authentication, handed to the plugin at Configure.
+	PeerAuth peerauth.Config
 	// TracerProvider traces calls into the plugin (a client span per call made under a sampled
 	// span, its context propagated as a W3C traceparent so the plugin's spans join the trace).
 	// Nil: not traced.
@@ -133,8 +135,9 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	}
 	cmd := exec.Command(path, p.spec.Args...)
 	cmd.Env = append(os.Environ(), p.spec.Env...)
-	// Linux kills the plugin when herald dies, also on SIGKILL; sdk.Serve covers the rest.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Where the platform can (Linux), the plugin is killed when herald dies, also on SIGKILL;
+	// sdk.Serve covers the rest.
+	dieWithParent(cmd)
 	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))}
 	if p.spec.TracerProvider != nil {
@@ -171,7 +174,8 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	if c, ok := raw.(sdk.Configurable); ok {
 		var errs []string
 		for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: p.spec.Config, NodeName: p.spec.NodeName,
-			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel, Telemetry: p.spec.Telemetry, Host: p.spec.Host}) {
+			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel, Telemetry: p.spec.Telemetry, Host: p.spec.Host,
+			PeerAuth: p.spec.PeerAuth}) {
 			key := "config"
 			if d.Path != "" {
 				key += "." + d.Path

@@ -121,6 +121,8 @@ type InstanceDigest struct {
 	LastDirtyTimestamp int64
 	Status             Status
 	OverriddenStatus   Status
+	// Hash is the ContentHash of the live copy (zero for a tombstone).
+	Hash uint64
 	// Deleted marks a tombstone: the instance was cancelled (not evicted) at DeletedAt (this node's
 	// clock, epoch ms). Tombstones are kept for Config.TombstoneTTL.
 	Deleted   bool

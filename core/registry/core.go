@@ -28,6 +28,9 @@ type Registry struct {
 	count    int
 	tombs    map[string]map[string]tombstone
 	recent   []recentItem // recently changed, oldest first
+	// appsPeak is the largest len(apps) since the maps were last rebuilt: Go maps keep their
+	// buckets when entries are deleted, so Prune rebuilds them once most apps are gone.
+	appsPeak int
 	expected int          // expected clients sending renews
 	startMs  int64
 
@@ -168,7 +171,8 @@ func changeOf(inst *Instance) Change {
 }
 
 // Register stores inst (the registry keeps its own copy) with a new lease, applying Eureka's
-// lastDirtyTimestamp conflict rule and the status rules. Validation of client input is the API's job.
+// lastDirtyTimestamp conflict rule and the status rules. Eureka's validation of client input is
+// the API's job; an instance ValidateInstance refuses is never stored (the error wraps ErrInvalid).
 func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) error {
 	if inst == nil {
 		return fmt.Errorf("%w: nil instance", ErrInvalid)
@@ -178,6 +182,9 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	id := incoming.ID()
 	if id == "" || incoming.App == "" {
 		return fmt.Errorf("%w: app %q, id %q", ErrInvalid, incoming.App, id)
+	}
+	if err := ValidateInstance(incoming); err != nil {
+		return err
 	}
 	if incoming.Status == "" {
 		incoming.Status = StatusUp
@@ -192,6 +199,7 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if m == nil {
 		m = map[string]*lease{}
 		r.apps[incoming.App] = m
+		r.appsPeak = max(r.appsPeak, len(r.apps))
 	}
 	existing := m[id]
 	registrant := incoming
@@ -253,6 +261,92 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	changes = append(changes, changeOf(registrant))
 	r.notify(ctx, w, changes...)
 	return nil
+}
+
+// Adopt stores a peer's copy of an instance exactly as the peer holds it: status and overridden
+// status as they are (the status rules already ran on the peer), the override map set to match,
+// and lastDirtyTimestamp kept. It is how anti-entropy repairs a difference: the result hashes like
+// the peer's copy, so the next comparison finds nothing, and the write is a peer write (never
+// replicated).
+//
+// The copy is stored only if it wins over the local one in the anti-entropy order (Version.Newer)
+// or there is no local one; it reports whether it was.
+// Since every node only ever moves an instance up that order, repairs cannot go back and forth.
+// A local lease is kept with its timestamps (its heartbeats still count); a new one is created
+// otherwise, as a replicated register would.
+func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
+	if inst == nil {
+		return false, fmt.Errorf("%w: nil instance", ErrInvalid)
+	}
+	c := inst.Clone()
+	c.App = strings.ToUpper(c.App)
+	id := c.ID()
+	if id == "" || c.App == "" {
+		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, c.App, id)
+	}
+	if c.Status == "" {
+		c.Status = StatusUp
+	}
+	if c.OverriddenStatus == "" {
+		c.OverriddenStatus = StatusUnknown
+	}
+	c.IsCoordinatingDiscoveryServer = false
+	c.HasLeaseInfo = true
+	now := r.nowMs()
+
+	r.mu.Lock()
+	m := r.apps[c.App]
+	existing := m[id]
+	if existing != nil && !VersionOf(c).Newer(existing.version()) {
+		r.mu.Unlock()
+		return false, nil
+	}
+	if c.OverriddenStatus != StatusUnknown {
+		r.setOverride(id, c.OverriddenStatus, now)
+	} else {
+		r.removeOverride(id)
+	}
+	c.LastUpdatedTimestamp = now
+	var changes []Change
+	if existing != nil {
+		if old := changeOf(existing.inst); old != changeOf(c) {
+			changes = append(changes, old)
+		}
+		c.ActionType = ActionModified
+		existing.mu.Lock()
+		existing.durationMs = leaseDuration(c).Milliseconds()
+		if c.Status == StatusUp && existing.serviceUp == 0 {
+			existing.serviceUp = now
+		}
+		existing.mu.Unlock()
+		r.replaceLocked(existing, c, now)
+	} else {
+		if m == nil {
+			m = map[string]*lease{}
+			r.apps[c.App] = m
+			r.appsPeak = max(r.appsPeak, len(r.apps))
+		}
+		if r.expected > 0 {
+			r.expected++
+		}
+		c.ActionType = ActionAdded
+		l := &lease{app: c.App, id: id, inst: c, durationMs: leaseDuration(c).Milliseconds(),
+			registration: now, lastUpdate: now}
+		if c.Status == StatusUp {
+			l.serviceUp = now
+		}
+		m[id] = l
+		r.digestAdd(l)
+		r.recent = append(r.recent, recentItem{lease: l, at: now})
+	}
+	r.dropTomb(c.App, id)
+	r.mu.Unlock()
+
+	changes = append(changes, changeOf(c))
+	r.notify(ctx, &Write{Action: ActionRegister, App: c.App, ID: id, Instance: c,
+		LastDirtyTimestamp: c.LastDirtyTimestamp, Status: c.Status, OverriddenStatus: c.OverriddenStatus,
+		Origin: FromPeer}, changes...)
+	return true, nil
 }
 
 // resolve is Eureka's status rule chain: DownOrStarting, OverrideExists, LeaseExists (client writes
@@ -466,6 +560,12 @@ func ensure(m map[string]tombstone) map[string]tombstone {
 func (r *Registry) removeLocked(l *lease, now int64) *Instance {
 	delete(r.apps[l.app], l.id)
 	r.digestRemove(l)
+	if len(r.apps[l.app]) == 0 {
+		// An app without instances is forgotten: kept, every name ever registered would stay in
+		// memory for good (Eureka keeps them).
+		delete(r.apps, l.app)
+		delete(r.appHash, l.app)
+	}
 	if l.eviction == 0 {
 		l.eviction = now
 	}

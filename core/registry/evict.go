@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -147,19 +148,39 @@ func (r *Registry) Prune() {
 	for i < len(r.recent) && r.recent[i].at < cut {
 		i++
 	}
-	if i > 0 {
-		r.recent = append(r.recent[:0:0], r.recent[i:]...)
+	if i > 0 || cap(r.recent) > 2*len(r.recent)+64 {
+		// Copy what is kept into a right-sized array, so the old one (and the leases its dropped
+		// items point to) can be collected; an empty queue holds no array at all.
+		if i == len(r.recent) {
+			r.recent = nil
+		} else {
+			r.recent = slices.Clone(r.recent[i:])
+		}
 	}
 	tcut := now - r.cfg.TombstoneTTL.Milliseconds()
+	dropped := 0
 	for app, m := range r.tombs {
+		n := len(m)
 		for id, t := range m {
 			if t.at < tcut {
 				delete(m, id)
 			}
 		}
-		if len(m) == 0 {
+		switch {
+		case len(m) == 0:
 			delete(r.tombs, app)
+			dropped++
+		case len(m) < n/4:
+			r.tombs[app] = shrunk(m)
 		}
+	}
+	if dropped > 0 && len(r.tombs) < dropped {
+		r.tombs = shrunk(r.tombs)
+	}
+	if r.appsPeak > 64 && len(r.apps) < r.appsPeak/4 {
+		r.apps = shrunk(r.apps)
+		r.appHash = shrunk(r.appHash)
+		r.appsPeak = len(r.apps)
 	}
 	r.mu.Unlock()
 	ocut := now - r.cfg.OverrideExpiry.Milliseconds()
@@ -169,5 +190,18 @@ func (r *Registry) Prune() {
 			delete(r.overrides, id)
 		}
 	}
+	if len(r.overrides) == 0 {
+		r.overrides = map[string]*override{}
+	}
 	r.ovMu.Unlock()
+}
+
+// shrunk copies m into a map sized for its entries: maps.Clone keeps the original's buckets, and a
+// map never gives back the room of deleted entries.
+func shrunk[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

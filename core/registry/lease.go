@@ -20,6 +20,7 @@ type lease struct {
 	app          string
 	id           string
 	inst         *Instance
+	hash         uint64 // ContentHash(inst), set by digestAdd
 	durationMs   int64
 	registration int64
 	lastUpdate   int64

@@ -626,14 +626,12 @@ func TestDigestIncremental(t *testing.T) {
 	var wantRoot uint64
 	wantApps := map[string]uint64{}
 	n := 0
+	// Recomputed from the decorated copies the API serves: the hash ignores what decoration adds.
 	for _, a := range r.Applications().Applications {
-		for _, ds := range r.AppDigest(a.Name) {
-			if ds.Deleted {
-				continue
-			}
-			h := instanceHash(ds.App, ds.ID, ds.LastDirtyTimestamp, ds.Status, ds.OverriddenStatus)
+		for _, i := range a.Instances {
+			h := ContentHash(i)
 			wantRoot ^= h
-			wantApps[ds.App] ^= h
+			wantApps[a.Name] ^= h
 			n++
 		}
 	}
@@ -721,13 +719,74 @@ func TestConcurrentUse(t *testing.T) {
 	root, cnt := r.DigestRoot()
 	var want uint64
 	for _, a := range r.Applications().Applications {
-		for _, d := range r.AppDigest(a.Name) {
-			if !d.Deleted {
-				want ^= instanceHash(d.App, d.ID, d.LastDirtyTimestamp, d.Status, d.OverriddenStatus)
-			}
+		for _, i := range a.Instances {
+			want ^= ContentHash(i)
 		}
 	}
 	if st := r.Stats(); st.Instances != listed || cnt != listed || root != want {
 		t.Fatalf("stats %d, listed %d, digest count %d, root %x want %x", st.Instances, listed, cnt, root, want)
+	}
+}
+
+// TestAdopt checks the anti-entropy write: a peer's copy is stored exactly (status, override map,
+// lastDirtyTimestamp) only when it wins in the Newer order, and is never handed to listeners as a
+// client write.
+func TestAdopt(t *testing.T) {
+	r, _ := newReg(t, nil)
+	var writes []Write
+	r.Subscribe(func(_ context.Context, w Write) { writes = append(writes, w) })
+	mustRegister(t, r, inst("A", "1", StatusUp, 100), FromClient)
+	local := get(t, r, "A", "1")
+
+	// A peer copy with the same lastDirtyTimestamp that wins the tie: an OUT_OF_SERVICE override
+	// plus a metadata value chosen so that its hash is the larger.
+	var peer *Instance
+	for i := 0; peer == nil; i++ {
+		c := local.Clone()
+		c.Status, c.OverriddenStatus = StatusOutOfService, StatusOutOfService
+		c.Metadata = map[string]string{"try": fmt.Sprint(i)}
+		if VersionOf(c).Newer(VersionOf(local)) && ContentHash(c) > ContentHash(local) {
+			peer = c
+		}
+	}
+	loser := peer.Clone()
+	for i := 0; VersionOf(loser).Newer(VersionOf(local)); i++ {
+		loser.Metadata = map[string]string{"lose": fmt.Sprint(i)}
+	}
+	if ok, err := r.Adopt(ctx, loser); err != nil || ok {
+		t.Fatalf("copy with the smaller hash adopted: %v %v", ok, err)
+	}
+	older := peer.Clone()
+	older.LastDirtyTimestamp = 99
+	if ok, err := r.Adopt(ctx, older); err != nil || ok {
+		t.Fatalf("older copy adopted: %v %v", ok, err)
+	}
+	if ok, err := r.Adopt(ctx, peer); err != nil || !ok {
+		t.Fatalf("winning copy not adopted: %v %v", ok, err)
+	}
+	got := get(t, r, "A", "1")
+	if got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService || got.LastDirtyTimestamp != 100 {
+		t.Errorf("adopted %s/%s at %d", got.Status, got.OverriddenStatus, got.LastDirtyTimestamp)
+	}
+	if r.Overrides()["1"] != StatusOutOfService {
+		t.Errorf("override map %v", r.Overrides())
+	}
+	if ContentHash(got) != ContentHash(peer) {
+		t.Error("stored copy does not hash like the peer's")
+	}
+	// Adopting the same copy again changes nothing; the override map follows a copy without one.
+	if ok, _ := r.Adopt(ctx, peer); ok {
+		t.Error("same copy adopted twice")
+	}
+	if last := writes[len(writes)-1]; last.Origin != FromPeer || last.Action != ActionRegister {
+		t.Errorf("last write %+v, want a peer Register", last)
+	}
+	newer := local.Clone()
+	newer.LastDirtyTimestamp = 200
+	if ok, _ := r.Adopt(ctx, newer); !ok {
+		t.Fatal("newer copy refused")
+	}
+	if _, has := r.Overrides()["1"]; has || get(t, r, "A", "1").Status != StatusUp {
+		t.Errorf("override map %v after adopting a copy without override", r.Overrides())
 	}
 }

@@ -2,19 +2,29 @@ package replication
 
 import "container/list"
 
-// pendingStage is the middle queue: task id -> newest task, in arrival order. It is not safe for
-// concurrent use; the pipeline's acceptor goroutine owns it. Every method takes the time, so the
-// rules are tested with a fake clock.
+// pendingStage is the middle queue: task id -> newest task, in arrival order, bounded in tasks
+// (max, Eureka's maxBufferSize) and in encoded bytes (maxBytes). It is not safe for concurrent use;
+// the pipeline's acceptor goroutine owns it. Every method takes the time, so the rules are tested
+// with a fake clock.
 type pendingStage struct {
-	max   int
-	byID  map[string]*list.Element
-	order list.List // of *Task, oldest first
-	bytes int64
-	c     *counters
+	max      int
+	maxBytes int64
+	byID     map[string]*list.Element
+	order    list.List // of *Task, oldest first
+	bytes    int64
+	c        *counters
 }
 
-func newPendingStage(max int, c *counters) *pendingStage {
-	return &pendingStage{max: max, byID: map[string]*list.Element{}, c: c}
+func newPendingStage(max int, maxBytes int64, c *counters) *pendingStage {
+	return &pendingStage{max: max, maxBytes: maxBytes, byID: map[string]*list.Element{}, c: c}
+}
+
+// full says whether t cannot be added without dropping: the stage holds max tasks, or t's bytes
+// would take it past maxBytes. An empty stage is never full, so a task larger than maxBytes still
+// goes through alone.
+func (s *pendingStage) full(t *Task) bool {
+	n := s.order.Len()
+	return n > 0 && (n >= s.max || s.bytes+t.size() > s.maxBytes)
 }
 
 func (s *pendingStage) len() int { return s.order.Len() }
@@ -22,17 +32,23 @@ func (s *pendingStage) len() int { return s.order.Len() }
 // add takes a new task from the acceptor queue. A pending task with the same id is replaced in
 // place, keeping its position (so a burst of heartbeats for one instance collapses into one send
 // and a re-register keeps the earlier slot); otherwise the task goes to the back, after dropping
-// the oldest if the stage is full. It returns the task it replaced or dropped, if any.
-func (s *pendingStage) add(t *Task) (replaced, dropped *Task) {
+// the oldest tasks while the stage is full (in tasks or in bytes), as Eureka's AcceptorExecutor
+// drops the oldest on overflow. It returns the task it replaced and the tasks it dropped, if any.
+func (s *pendingStage) add(t *Task) (replaced *Task, dropped []*Task) {
 	if e, ok := s.byID[t.ID]; ok {
 		old := e.Value.(*Task)
 		e.Value = t
 		s.bytes += t.size() - old.size()
 		s.c.superseded.Add(1)
-		return old, nil
+		// A larger version may take the stage past its bytes: drop the oldest (possibly t itself).
+		for s.bytes > s.maxBytes && s.order.Len() > 1 {
+			dropped = append(dropped, s.popFront())
+			s.c.overflow.Add(1)
+		}
+		return old, dropped
 	}
-	if s.order.Len() >= s.max {
-		dropped = s.popFront()
+	for s.full(t) {
+		dropped = append(dropped, s.popFront())
 		s.c.overflow.Add(1)
 	}
 	s.byID[t.ID] = s.order.PushBack(t)
@@ -53,7 +69,7 @@ func (s *pendingStage) requeue(ts []*Task, nowMs int64) (superseded, expired, ov
 		case t.expired(nowMs):
 			expired = append(expired, t)
 			s.c.expired.Add(1)
-		case s.order.Len() >= s.max:
+		case s.full(t):
 			overflow = append(overflow, t)
 			s.c.overflow.Add(1)
 		default:
@@ -83,19 +99,28 @@ func (s *pendingStage) popFront() *Task {
 	return t
 }
 
-// cut takes up to max live tasks from the front; expired ones met on the way are dropped.
-func (s *pendingStage) cut(max int, nowMs int64) (batch, expired []*Task) {
+// cut takes live tasks from the front, up to max tasks and maxBytes encoded bytes (the batch's
+// envelope included); a single task larger than maxBytes goes alone. Expired tasks met on the way
+// are dropped.
+func (s *pendingStage) cut(max int, maxBytes int64, nowMs int64) (batch, expired []*Task) {
+	total := batchEnvelope
 	for len(batch) < max {
-		t := s.popFront()
+		t := s.oldest()
 		if t == nil {
 			break
 		}
 		if t.expired(nowMs) {
+			s.popFront()
 			expired = append(expired, t)
 			s.c.expired.Add(1)
 			continue
 		}
+		if len(batch) > 0 && total+t.size() > maxBytes {
+			break
+		}
+		s.popFront()
 		batch = append(batch, t)
+		total += t.size()
 	}
 	return batch, expired
 }

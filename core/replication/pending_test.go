@@ -31,7 +31,7 @@ func eq(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 func TestPendingDedupeInPlace(t *testing.T) {
 	var c counters
-	s := newPendingStage(10, &c)
+	s := newPendingStage(10, 1<<30, &c)
 	s.add(task(registry.ActionHeartbeat, "a", 0, 100))
 	s.add(task(registry.ActionRegister, "b", 0, 100))
 	newer := task(registry.ActionHeartbeat, "a", 5, 100)
@@ -53,7 +53,7 @@ func TestPendingDedupeInPlace(t *testing.T) {
 
 func TestPendingRetryFirstInOriginalOrder(t *testing.T) {
 	var c counters
-	s := newPendingStage(10, &c)
+	s := newPendingStage(10, 1<<30, &c)
 	s.add(task(registry.ActionRegister, "new1", 10, 100))
 	s.add(task(registry.ActionRegister, "new2", 10, 100))
 	failed := []*Task{task(registry.ActionRegister, "r1", 0, 100), task(registry.ActionRegister, "r2", 0, 100),
@@ -69,7 +69,7 @@ func TestPendingRetryFirstInOriginalOrder(t *testing.T) {
 
 func TestPendingOverflowDropsOldest(t *testing.T) {
 	var c counters
-	s := newPendingStage(3, &c)
+	s := newPendingStage(3, 1<<30, &c)
 	for i := 0; i < 5; i++ {
 		s.add(task(registry.ActionRegister, fmt.Sprint(i), int64(i), 100))
 	}
@@ -85,7 +85,7 @@ func TestPendingOverflowDropsOldest(t *testing.T) {
 
 func TestPendingCutAndExpiry(t *testing.T) {
 	var c counters
-	s := newPendingStage(100, &c)
+	s := newPendingStage(100, 1<<30, &c)
 	for i := 0; i < 10; i++ {
 		exp := int64(1000)
 		if i%3 == 0 {
@@ -93,7 +93,7 @@ func TestPendingCutAndExpiry(t *testing.T) {
 		}
 		s.add(task(registry.ActionRegister, fmt.Sprint(i), 0, exp))
 	}
-	b, exp := s.cut(4, 60)
+	b, exp := s.cut(4, 1<<30, 60)
 	if !eq(ids(b), []string{"register#APP/1", "register#APP/2", "register#APP/4", "register#APP/5"}) || len(exp) != 2 {
 		t.Fatalf("batch %v expired %v", ids(b), ids(exp))
 	}

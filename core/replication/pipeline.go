@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,15 @@ type Config struct {
 	MaxBatchSize int
 	// BatchingDelay is how long the oldest task may wait for a batch to fill (Eureka: 500 ms).
 	BatchingDelay time.Duration
+	// MaxBatchBytes is the most encoded bytes in one batch, its envelope included; a single task
+	// larger than that is sent alone. Keep it below the peers' request body limit, so that no batch
+	// is refused for its size (Eureka cuts by count only: maxBatchingSize).
+	MaxBatchBytes int64
 	// MaxBufferSize is the most tasks pending; past it the oldest is dropped (Eureka: 10000).
 	MaxBufferSize int
+	// MaxBufferBytes is the most encoded bytes pending, counted as MaxBatchBytes counts them; past it
+	// the oldest tasks are dropped as overflow. The acceptor queue is bounded by the same figure.
+	MaxBufferBytes int64
 	// Workers send batches concurrently (Eureka: 20).
 	Workers int
 	// CongestionRetryDelay pauses the peer after a 503 or read timeout (Eureka: 1 s);
@@ -32,12 +40,21 @@ type Config struct {
 	MaxTimeForReplication time.Duration
 }
 
-// DefaultConfig returns Eureka's numbers.
+// DefaultMaxBatchBytes is MaxBatchBytes when unset: 1 MiB (herald's default request body limit)
+// less 64 KiB of margin.
+const DefaultMaxBatchBytes = 1<<20 - 64<<10
+
+// DefaultMaxBufferBytes is MaxBufferBytes when unset.
+const DefaultMaxBufferBytes = 64 << 20
+
+// DefaultConfig returns Eureka's numbers, and herald's byte limits.
 func DefaultConfig() Config {
 	return Config{
 		MaxBatchSize:             250,
+		MaxBatchBytes:            DefaultMaxBatchBytes,
 		BatchingDelay:            500 * time.Millisecond,
 		MaxBufferSize:            10000,
+		MaxBufferBytes:           DefaultMaxBufferBytes,
 		Workers:                  20,
 		CongestionRetryDelay:     time.Second,
 		NetworkFailureRetryDelay: 100 * time.Millisecond,
@@ -57,6 +74,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxBufferSize <= 0 {
 		c.MaxBufferSize = d.MaxBufferSize
 	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.MaxBufferBytes <= 0 {
+		c.MaxBufferBytes = d.MaxBufferBytes
+	}
+	// A batch never holds more than the buffer can.
+	c.MaxBatchBytes = min(c.MaxBatchBytes, c.MaxBufferBytes)
 	if c.Workers <= 0 {
 		c.Workers = d.Workers
 	}
@@ -95,11 +120,13 @@ type pipeline struct {
 	c         counters
 
 	// acceptor queue: appended by writers under inMu, swapped out whole by the acceptor loop. It is
-	// bounded at 2×MaxBufferSize (oldest dropped) so a stuck acceptor cannot grow memory unbounded.
-	inMu   sync.Mutex
-	in     []*Task
-	retryQ [][]*Task
-	wake   chan struct{}
+	// bounded at 2×MaxBufferSize tasks and MaxBufferBytes bytes (oldest dropped) so a stuck acceptor
+	// cannot grow memory unbounded.
+	inMu    sync.Mutex
+	in      []*Task
+	inBytes int64
+	retryQ  [][]*Task
+	wake    chan struct{}
 
 	// owned by the acceptor loop
 	pending  *pendingStage
@@ -113,6 +140,7 @@ type pipeline struct {
 
 	latency atomic.Int64 // moving average send latency, ns
 	errs    atomic.Int64 // failed sends in the current window
+	busy    atomic.Int64 // workers sending a batch (and its halves after a refusal)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -141,7 +169,7 @@ func newPipeline(peer sdk.Peer, cfg Config, tr sdk.Transport, pol sdk.FlushPolic
 	}
 	p.c.batchSize = newHistogram(BatchSizeBuckets)
 	p.c.latency = newHistogram(LatencyBuckets)
-	p.pending = newPendingStage(cfg.MaxBufferSize, &p.c)
+	p.pending = newPendingStage(cfg.MaxBufferSize, cfg.MaxBufferBytes, &p.c)
 	if p.policy == nil {
 		p.policy = SizeOrAge{MaxBatch: cfg.MaxBatchSize, Delay: cfg.BatchingDelay}
 	}
@@ -173,14 +201,18 @@ func (p *pipeline) accept(t *Task) {
 		return
 	}
 	p.inMu.Lock()
-	if len(p.in) >= 2*p.cfg.MaxBufferSize {
+	for len(p.in) > 0 && (len(p.in) >= 2*p.cfg.MaxBufferSize || p.inBytes+t.size() > p.cfg.MaxBufferBytes) {
 		dropped := p.in[0]
+		p.in[0] = nil
 		p.in = p.in[1:]
+		p.inBytes -= dropped.size()
 		p.c.overflow.Add(1)
 		p.h.observer.Dropped(p.peer.Name, dropped, "overflow")
 	}
 	p.in = append(p.in, t)
+	p.inBytes += t.size()
 	p.c.acceptorDepth.Store(int64(len(p.in)))
+	p.c.acceptorBytes.Store(p.inBytes)
 	p.inMu.Unlock()
 	p.c.accepted.Add(1)
 	p.h.observer.Accepted(p.peer.Name, t)
@@ -199,8 +231,9 @@ func (p *pipeline) retry(ts []*Task) {
 func (p *pipeline) drain(now int64) {
 	p.inMu.Lock()
 	in, retries := p.in, p.retryQ
-	p.in, p.retryQ = nil, nil
+	p.in, p.retryQ, p.inBytes = nil, nil, 0
 	p.c.acceptorDepth.Store(0)
+	p.c.acceptorBytes.Store(0)
 	p.inMu.Unlock()
 	// Retries first, newest failure first so that older work ends up in front.
 	for i := len(retries) - 1; i >= 0; i-- {
@@ -214,12 +247,16 @@ func (p *pipeline) drain(now int64) {
 		if replaced != nil {
 			p.h.observer.Dropped(p.peer.Name, replaced, "superseded")
 		}
-		if dropped != nil {
-			p.h.observer.Dropped(p.peer.Name, dropped, "overflow")
-		}
+		p.dropped(dropped, "overflow")
 	}
 	p.dropped(p.pending.dropExpiredFront(now), "expired")
+	p.storeDepth()
+}
+
+// storeDepth publishes the pending stage's depth and bytes for Stats.
+func (p *pipeline) storeDepth() {
 	p.c.pendingDepth.Store(int64(p.pending.len()))
+	p.c.pendingBytes.Store(p.pending.bytes)
 }
 
 func (p *pipeline) dropped(ts []*Task, reason string) {
@@ -271,7 +308,9 @@ func (p *pipeline) readyIn(d sdk.FlushDecision, now int64) int64 {
 	if n == 0 {
 		return -1
 	}
-	if d.CutNow || n >= p.cfg.MaxBufferSize || (d.MinCount > 0 && n >= d.MinCount) {
+	// A full buffer, or enough bytes for a full batch, cuts at once as a full count does.
+	b := p.pending.bytes
+	if d.CutNow || n >= p.cfg.MaxBufferSize || b+batchEnvelope >= p.cfg.MaxBatchBytes || (d.MinCount > 0 && n >= d.MinCount) {
 		return 0
 	}
 	wait := d.MaxAge.Milliseconds() - (now - p.pending.oldest().Accepted)
@@ -348,9 +387,9 @@ func (p *pipeline) acceptLoop() {
 
 // dispatch cuts a batch for the worker whose token was taken.
 func (p *pipeline) dispatch(d sdk.FlushDecision, now int64) {
-	batch, expired := p.pending.cut(d.MaxBatch, now)
+	batch, expired := p.pending.cut(d.MaxBatch, p.cfg.MaxBatchBytes, now)
 	p.dropped(expired, "expired")
-	p.c.pendingDepth.Store(int64(p.pending.len()))
+	p.storeDepth()
 	if len(batch) == 0 {
 		p.ready <- struct{}{}
 		return
@@ -372,8 +411,10 @@ func (p *pipeline) worker() {
 		}
 		select {
 		case b := <-p.work:
+			p.busy.Add(1) // until the batch and any halves of it are sent
 			p.c.batchQueueDepth.Add(-1)
 			p.send(b)
+			p.busy.Add(-1)
 		case <-p.ctx.Done():
 			return
 		}
@@ -383,8 +424,10 @@ func (p *pipeline) worker() {
 func (p *pipeline) send(b *sentBatch) {
 	items := make([]sdk.Item, len(b.tasks))
 	tp, traced := p.h.observer.(interface{ TraceParent(string, *Task) string })
+	var bytes int64
 	for i, t := range b.tasks {
-		items[i] = t.item(p.h.encode)
+		items[i] = t.item(p.h.encode) // a prepared task shares its encoded instance: nothing is encoded here
+		bytes += t.size()
 		if traced {
 			if s := tp.TraceParent(p.peer.Name, t); s != "" {
 				items[i].TraceParent = s
@@ -398,9 +441,11 @@ func (p *pipeline) send(b *sentBatch) {
 		ctx = bc.BatchContext(ctx, b.id) // the transport's work (a plugin call) joins the batch's trace
 	}
 	p.c.inFlight.Add(1)
+	p.c.inFlightBytes.Add(bytes)
 	start := time.Now()
 	results, err := p.transport.Send(ctx, p.peer, sdk.Batch{ID: b.id, Items: items})
 	el := time.Since(start)
+	p.c.inFlightBytes.Add(-bytes)
 	p.c.inFlight.Add(-1)
 	p.c.batches.Add(1)
 	p.c.items.Add(int64(len(items)))
@@ -455,10 +500,37 @@ func (p *pipeline) failed(b *sentBatch, err error) {
 		p.retry(b.tasks)
 	default:
 		p.c.permanent.Add(1)
+		if len(b.tasks) > 1 && p.ctx.Err() == nil {
+			p.split(b, err)
+			return
+		}
+		// One task the peer refuses whatever else is in the batch: only it is dropped.
 		p.c.permanentDropped.Add(int64(len(b.tasks)))
 		p.dropped(b.tasks, "permanent")
-		p.h.logger.Warn("discarding batch after a permanent error", "peer", p.peer.Name, "batch", b.id,
-			"tasks", len(b.tasks), "error", err)
+		for _, t := range b.tasks {
+			args := []any{"peer", p.peer.Name, "app", t.App, "id", t.Instance, "action", string(t.Action),
+				"bytes", t.size(), "batch", b.id, "error", err}
+			if errors.Is(err, sdk.ErrTooLarge) {
+				args = append(args, "hint", "larger than the peer's request body limit (http.max_body_bytes there)")
+			}
+			p.h.logger.Warn("peer refused a replicated task; dropping it", args...)
+		}
+	}
+}
+
+// split re-sends the halves of a batch a peer refused with a permanent error: a refusal of the
+// whole batch (413 for its size, a 400 for one bad item) must cost only the task that causes it,
+// never the other clients' writes that travelled with it. Each half that fails again is split in
+// turn, so a batch of n tasks with one such task costs about 2·log2(n) sends, and at most 2n-1.
+// Halves go out at once from this worker, before anything newer.
+func (p *pipeline) split(b *sentBatch, err error) {
+	h := len(b.tasks) / 2
+	p.h.logger.Debug("peer refused a batch; sending it in halves", "peer", p.peer.Name, "batch", b.id,
+		"tasks", len(b.tasks), "error", err)
+	for i, part := range [][]*Task{b.tasks[:h], b.tasks[h:]} {
+		sb := &sentBatch{id: b.id + "." + strconv.Itoa(i+1), tasks: part}
+		p.h.observer.Batched(p.peer.Name, sb.id, part)
+		p.send(sb)
 	}
 }
 
@@ -508,7 +580,7 @@ func (p *pipeline) idle() bool {
 	p.inMu.Lock()
 	n := len(p.in) + len(p.retryQ)
 	p.inMu.Unlock()
-	return n == 0 && p.c.pendingDepth.Load() == 0 && p.c.inFlight.Load() == 0 && p.c.batchQueueDepth.Load() == 0
+	return n == 0 && p.c.pendingDepth.Load() == 0 && p.busy.Load() == 0 && p.c.inFlight.Load() == 0 && p.c.batchQueueDepth.Load() == 0
 }
 
 // stop waits, within ctx, for the queues to drain, then stops the goroutines.
@@ -535,6 +607,7 @@ func (p *pipeline) stats() PeerStats {
 	s := PeerStats{
 		Peer:          p.peer.Name,
 		AcceptorDepth: c.acceptorDepth.Load(), PendingDepth: c.pendingDepth.Load(),
+		AcceptorBytes: c.acceptorBytes.Load(), PendingBytes: c.pendingBytes.Load(), InFlightBytes: c.inFlightBytes.Load(),
 		BatchQueueDepth: c.batchQueueDepth.Load(), InFlight: c.inFlight.Load(),
 		Accepted: c.accepted.Load(), Batches: c.batches.Load(), Items: c.items.Load(), Retries: c.retries.Load(),
 		Success: c.success.Load(), Congestion: c.congestion.Load(), Transient: c.transient.Load(), Permanent: c.permanent.Load(),

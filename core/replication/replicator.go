@@ -76,6 +76,7 @@ func (r *Replicator) Listener() registry.Listener {
 			return
 		}
 		t := NewTask(w, trace.SpanContextFromContext(ctx), r.opts.Clock.Now().UnixMilli(), r.opts.Config.MaxTimeForReplication)
+		t.prepare(r.opts.EncodeInstance) // encoded once, shared by every peer and every retry
 		for _, p := range r.list {
 			p.accept(t)
 		}
@@ -94,7 +95,7 @@ func (r *Replicator) Replicate(ctx context.Context, items []sdk.Item) error {
 	now := r.opts.Clock.Now().UnixMilli()
 	span := trace.SpanContextFromContext(ctx)
 	for _, it := range items {
-		t := NewItemTask(it, span, now, r.opts.Config.MaxTimeForReplication)
+		t := NewItemTask(it, span, now, r.opts.Config.MaxTimeForReplication).prepare(r.opts.EncodeInstance)
 		for _, p := range r.list {
 			p.accept(t)
 		}
@@ -110,8 +111,45 @@ func (r *Replicator) Enqueue(peer string, t *Task) bool {
 	if p == nil {
 		return false
 	}
+	if t.wire == 0 {
+		t.prepare(r.opts.EncodeInstance)
+	}
 	p.accept(t)
 	return true
+}
+
+// TooLargeError refuses a client registration whose replication item would not fit in a batch:
+// acknowledged, it could never reach the peers. Its status code is 413.
+type TooLargeError struct {
+	App, ID     string
+	Size, Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("registration of %s/%s is %d bytes as a replication item, more than the %d a batch to peers may carry "+
+		"(replication.max_batch_bytes): it could not be replicated", e.App, e.ID, e.Size, e.Limit)
+}
+
+// StatusCode is 413 Request Entity Too Large.
+func (e *TooLargeError) StatusCode() int { return 413 }
+
+// AdmitRegistration returns a *TooLargeError when inst, encoded as a Register item, would be larger
+// than a batch may be (MaxBatchBytes, envelope included): peers refuse such a batch, so the node must
+// refuse the registration instead of acknowledging a write it cannot deliver. The instance is encoded
+// to measure it: JSON escapes make its size on the wire differ from the client's body.
+func (r *Replicator) AdmitRegistration(inst *registry.Instance) error {
+	if inst == nil || r.opts.EncodeInstance == nil {
+		return nil
+	}
+	t := &Task{Action: registry.ActionRegister, App: inst.App, Instance: inst.ID(), Snapshot: inst,
+		LastDirty: inst.LastDirtyTimestamp, Status: inst.Status}
+	t.prepare(r.opts.EncodeInstance)
+	// A traced write also carries a traceparent; count one, so a traced registration fits too.
+	size := t.size() + traceParentSize
+	if limit := r.opts.Config.MaxBatchBytes - batchEnvelope; size > limit {
+		return &TooLargeError{App: inst.App, ID: inst.ID(), Size: size, Limit: limit}
+	}
+	return nil
 }
 
 // SetPeers makes the pipelines match peers: new peers get a pipeline, removed peers' pipelines are

@@ -12,6 +12,7 @@ type counters struct {
 	success, congestion, transient, permanent                 atomic.Int64
 	itemFailures                                              atomic.Int64
 	acceptorDepth, pendingDepth, batchQueueDepth, inFlight    atomic.Int64
+	acceptorBytes, pendingBytes, inFlightBytes                atomic.Int64
 	latencyNanos, latencyCount                                atomic.Int64
 	batchSize                                                 histogram
 	latency                                                   histogram
@@ -70,11 +71,15 @@ type PeerStats struct {
 	Peer string
 	// Depths of the three queues, and batches being sent.
 	AcceptorDepth, PendingDepth, BatchQueueDepth, InFlight int64
+	// Encoded bytes of the tasks in the acceptor queue, in the pending stage (bounded by
+	// Config.MaxBufferBytes) and in batches being sent.
+	AcceptorBytes, PendingBytes, InFlightBytes int64
 	// Accepted tasks; batches and items sent (each attempt counts).
 	Accepted, Batches, Items, Retries int64
 	// Send results per class.
 	Success, Congestion, Transient, Permanent int64
-	// Tasks dropped per reason.
+	// Tasks dropped per reason. PermanentDropped counts single tasks a peer refused alone: a batch
+	// refused as a whole is split until only those remain.
 	Superseded, Expired, Overflow, PermanentDropped int64
 	// ItemFailures counts items a peer answered with a non-2xx status.
 	ItemFailures int64

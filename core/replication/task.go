@@ -10,6 +10,7 @@
 package replication
 
 import (
+	"encoding/base64"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -39,6 +40,12 @@ type Task struct {
 	Span trace.SpanContext
 	// Payload is a custom action's data.
 	Payload []byte
+
+	// instance is a Register item's instance JSON and wire the task's encoded size in a batch. Both
+	// are set once by prepare, before the task is shared, so every peer and every retry sends the
+	// same bytes instead of encoding the instance again.
+	instance []byte
+	wire     int64
 }
 
 // taskPrefix is Eureka's task id prefix per action.
@@ -105,16 +112,74 @@ func NewItemTask(it sdk.Item, span trace.SpanContext, nowMs int64, maxTime time.
 
 func (t *Task) expired(nowMs int64) bool { return nowMs >= t.Expires }
 
-// size is a rough byte size of the task on the wire, for flush policies that look at bytes.
+// traceParentSize is what a traceparent adds to an item: ,"traceparent":"00-<32>-<16>-01".
+const traceParentSize = int64(len(`,"traceparent":""`) + 55)
+
+// batchEnvelope is what a batch adds around its items on the wire: {"replicationList":[ and ]}.
+const batchEnvelope = int64(len(`{"replicationList":[`) + len(`]}`))
+
+// prepare encodes the task once: the instance of a Register item, and the task's size on the wire.
+// It must run before the task is handed to a pipeline; the Replicator does it.
+func (t *Task) prepare(encode func(*registry.Instance) []byte) *Task {
+	if t.Action == registry.ActionRegister && t.Snapshot != nil && encode != nil && t.instance == nil {
+		t.instance = encode(t.Snapshot)
+	}
+	it := t.item(nil)
+	t.wire = itemSize(&it)
+	return t
+}
+
+// size is the task's encoded size in a batch (its item and the comma before it), as Eureka's
+// ReplicationList carries it. Pending and batch byte limits count it.
 func (t *Task) size() int64 {
-	n := int64(96 + len(t.App) + len(t.Instance) + len(t.Payload))
-	if t.Action == registry.ActionRegister {
-		n += 900
+	if t.wire > 0 {
+		return t.wire
+	}
+	it := t.item(nil) // a task built without prepare (tests): its size without an instance
+	return itemSize(&it)
+}
+
+// itemSize returns an upper bound of the bytes an item takes in a ReplicationList (the transport
+// format of the http transport, which Eureka's batch endpoint limits), plus one for the comma that
+// separates it from the previous one. A traceparent is counted when the task is traced.
+func itemSize(it *sdk.Item) int64 {
+	n := int64(len(`{"appName":,"id":,"action":}`)) + 1
+	n += jsonStringSize(it.App) + jsonStringSize(it.ID) + jsonStringSize(string(it.Action))
+	if it.LastDirtyTimestamp != 0 {
+		n += int64(len(`,"lastDirtyTimestamp":`)) + 20
+	}
+	if it.OverriddenStatus != "" {
+		n += int64(len(`,"overriddenStatus":`)) + jsonStringSize(it.OverriddenStatus)
+	}
+	if it.Status != "" {
+		n += int64(len(`,"status":`)) + jsonStringSize(it.Status)
+	}
+	if len(it.Instance) > 0 {
+		n += int64(len(`,"instanceInfo":`) + len(it.Instance))
+	}
+	if it.TraceParent != "" {
+		n += int64(len(`,"traceparent":""`) + len(it.TraceParent))
+	}
+	if len(it.Payload) > 0 {
+		n += int64(len(`,"payload":""`)) + int64(base64.StdEncoding.EncodedLen(len(it.Payload)))
 	}
 	return n
 }
 
-// item converts the task to its wire form; encode turns an instance into bare Eureka JSON.
+// jsonStringSize is an upper bound of s as a JSON string: quotes, and six bytes (\u00XX) for every
+// byte that may be escaped.
+func jsonStringSize(s string) int64 {
+	n := int64(2 + len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			n += 5
+		}
+	}
+	return n
+}
+
+// item converts the task to its wire form. A prepared task carries its encoded instance; for one
+// that is not, encode (when not nil) turns the instance into bare Eureka JSON.
 func (t *Task) item(encode func(*registry.Instance) []byte) sdk.Item {
 	it := sdk.Item{
 		Action:             sdk.Action(t.Action),
@@ -127,8 +192,9 @@ func (t *Task) item(encode func(*registry.Instance) []byte) sdk.Item {
 	}
 	switch t.Action {
 	case registry.ActionRegister:
-		if t.Snapshot != nil && encode != nil {
-			it.Instance = encode(t.Snapshot)
+		it.Instance = t.instance
+		if it.Instance == nil && t.Snapshot != nil && encode != nil {
+			it.Instance = encode(t.Snapshot) // a task built without prepare
 		}
 		it.OverriddenStatus = "" // Eureka's sender leaves it out of a Register item
 	case registry.ActionCancel:

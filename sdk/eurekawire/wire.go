@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/exactjson"
 	"github.com/heraldhq/herald/sdk"
 )
 
@@ -101,13 +102,21 @@ type wireItem struct {
 	Payload            []byte          `json:"payload"`
 }
 
+// The field names of the batch documents, matched exactly as Jackson does: encoding/json alone
+// would also take {"APPNAME":...} for appName. The instanceInfo is checked by its own decoder.
+var (
+	listSchema     = exactjson.Schema{"replicationList": exactjson.FieldsOf(wireItem{})}
+	responseSchema = exactjson.Schema{"responseList": exactjson.FieldsOf(wireResult{})}
+)
+
 // DecodeReplicationList parses a ReplicationList. Each item's instanceInfo is kept as raw JSON in
-// Item.Instance.
+// Item.Instance. Field names match exactly (case-sensitively), as in Eureka; a member whose name
+// differs from a field's only in case is ignored, like any unknown member.
 func DecodeReplicationList(data []byte) ([]sdk.Item, error) {
 	var w struct {
 		List *[]wireItem `json:"replicationList"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(exactjson.Exact(data, listSchema), &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrParse, err)
 	}
 	if w.List == nil {
@@ -152,15 +161,18 @@ func AppendReplicationListResponse(dst []byte, results []sdk.ItemResult) []byte 
 	return append(dst, "]}"...)
 }
 
-// DecodeReplicationListResponse parses a ReplicationListResponse.
+type wireResult struct {
+	StatusCode     int             `json:"statusCode"`
+	ResponseEntity json.RawMessage `json:"responseEntity"`
+}
+
+// DecodeReplicationListResponse parses a ReplicationListResponse. Field names match exactly, as
+// in DecodeReplicationList.
 func DecodeReplicationListResponse(data []byte) ([]sdk.ItemResult, error) {
 	var w struct {
-		List *[]struct {
-			StatusCode     int             `json:"statusCode"`
-			ResponseEntity json.RawMessage `json:"responseEntity"`
-		} `json:"responseList"`
+		List *[]wireResult `json:"responseList"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(exactjson.Exact(data, responseSchema), &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrParse, err)
 	}
 	if w.List == nil {

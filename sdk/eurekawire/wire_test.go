@@ -86,3 +86,28 @@ func FuzzDecodeReplicationList(f *testing.F) {
 		}
 	})
 }
+
+// Jackson matches the batch's field names exactly; a member differing only in case is unknown
+// and ignored, where encoding/json alone would let it override the real field.
+func TestDecodeFieldNamesAreCaseSensitive(t *testing.T) {
+	items, err := DecodeReplicationList([]byte(`{"replicationList":[` +
+		`{"appName":"DEMO","APPNAME":"EVIL","id":"a","ID":"evil","action":"Cancel","Action":"Register","lastDirtyTimestamp":5,"LastDirtyTimestamp":9},` +
+		`{"APPNAME":"EVIL","Id":"evil","ACTION":"Cancel"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sdk.Item{{Action: sdk.ActionCancel, App: "DEMO", ID: "a", LastDirtyTimestamp: 5}, {}}
+	if !reflect.DeepEqual(items, want) {
+		t.Fatalf("got %+v, want %+v", items, want)
+	}
+	if _, err := DecodeReplicationList([]byte(`{"ReplicationList":[]}`)); !errors.Is(err, ErrParse) {
+		t.Fatalf("ReplicationList wrapper: %v, want ErrParse", err)
+	}
+	res, err := DecodeReplicationListResponse([]byte(`{"responseList":[{"statusCode":200,"StatusCode":500},{"STATUSCODE":500}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].StatusCode != 200 || res[1].StatusCode != 0 {
+		t.Fatalf("responses %+v", res)
+	}
+}

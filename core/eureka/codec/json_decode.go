@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/internal/exactjson"
 )
 
 // flexInt accepts a JSON number or a string holding one (clients differ).
@@ -175,6 +176,26 @@ type jsonInstance struct {
 	ASGName              string     `json:"asgName"`
 }
 
+// The field names of the documents as Jackson matches them: exactly. encoding/json would also take
+// {"HOSTNAME":...} for hostName; exactjson hides such members, which Eureka ignores as unknown.
+var (
+	instanceSchema     = instanceFields()
+	instanceDocSchema  = exactjson.Schema{"instance": instanceSchema}
+	applicationsSchema = exactjson.Schema{"applications": exactjson.Schema{
+		"versions__delta": nil, "apps__hashcode": nil,
+		"application": exactjson.Schema{"name": nil, "instance": instanceSchema},
+	}}
+)
+
+func instanceFields() exactjson.Schema {
+	port := exactjson.Schema{"$": nil, "@enabled": nil}
+	s := exactjson.FieldsOf(jsonInstance{})
+	s["port"], s["securePort"] = port, port
+	s["dataCenterInfo"] = exactjson.FieldsOf(jsonDCI{})
+	s["leaseInfo"] = exactjson.FieldsOf(jsonLease{})
+	return s
+}
+
 // maxDocument bounds what the decoders read (the API applies its own, smaller, body limit).
 const maxDocument = 256 << 20
 
@@ -195,7 +216,7 @@ func DecodeInstance(data []byte, f Format) (*registry.Instance, error) {
 	var w struct {
 		Instance *jsonInstance `json:"instance"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(exactjson.Exact(data, instanceDocSchema), &w); err != nil {
 		return nil, parseErr("%v", err)
 	}
 	if w.Instance == nil {
@@ -210,7 +231,7 @@ func DecodeInstanceBare(data []byte) (*registry.Instance, error) {
 		return nil, parseErr("document too large")
 	}
 	var j jsonInstance
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := json.Unmarshal(exactjson.Exact(data, instanceSchema), &j); err != nil {
 		return nil, parseErr("%v", err)
 	}
 	return j.model()
@@ -368,7 +389,7 @@ func DecodeApplications(data []byte, f Format) (*registry.Applications, error) {
 			Application   json.RawMessage `json:"application"`
 		} `json:"applications"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(exactjson.Exact(data, applicationsSchema), &w); err != nil {
 		return nil, parseErr("%v", err)
 	}
 	if w.Applications == nil {

@@ -153,19 +153,10 @@ func unescapeName(k string) string {
 	return b.String()
 }
 
-// validName reports whether a metadata key can be an XML element name once escaped.
+// validName reports whether a metadata key can be an XML element name once escaped. The registry
+// stores no other key (registry.ValidateInstance); this keeps the XML readable regardless.
 func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, r := range k {
-		ok := r == '_' || r == '$' || r == '.' || r == '-' || r == ':' ||
-			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9') || r > 0x7f
-		if !ok || (i == 0 && (r == '-' || r == '.')) {
-			return false
-		}
-	}
-	return true
+	return registry.ValidateMetadataEntry(k, "") == nil
 }
 
 func appendMapXML(dst []byte, m map[string]string, emptyClass bool) []byte {

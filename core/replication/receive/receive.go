@@ -5,9 +5,11 @@ package receive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"go.opentelemetry.io/otel/attribute"
@@ -150,10 +152,17 @@ func code(found bool) sdk.ItemResult {
 
 // register answers 200 even for an instance Eureka's validation refuses: Eureka ignores the
 // result of the nested register call, and a peer must not retry what will never validate. The
-// refused instance is not stored.
+// refused instance is not stored. An instance that registry.ValidateInstance refuses (one that
+// would break every node's XML, or that the API could not serve back) gets 400 for that item
+// alone: the sender logs it and drops it, the rest of the batch is applied.
 func (r *Receiver) register(ctx context.Context, it *sdk.Item) (sdk.ItemResult, error) {
 	if len(it.Instance) == 0 {
 		return sdk.ItemResult{}, fmt.Errorf("register %s/%s: item has no instanceInfo", it.App, it.ID)
+	}
+	if !utf8.Valid(it.Instance) {
+		// encoding/json would store U+FFFD for the bad bytes; refuse as the API does.
+		r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", "instanceInfo is not valid UTF-8")
+		return sdk.ItemResult{StatusCode: http.StatusBadRequest}, nil
 	}
 	inst, err := codec.DecodeInstanceBare(it.Instance)
 	if err != nil {
@@ -167,7 +176,15 @@ func (r *Receiver) register(ctx context.Context, it *sdk.Item) (sdk.ItemResult, 
 		r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", err)
 		return sdk.ItemResult{StatusCode: http.StatusOK}, nil
 	}
+	if err := registry.ValidateInstance(inst); err != nil {
+		r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", err)
+		return sdk.ItemResult{StatusCode: http.StatusBadRequest}, nil
+	}
 	if err := r.reg.Register(ctx, inst, registry.FromPeer); err != nil {
+		if errors.Is(err, registry.ErrInvalid) {
+			r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", err)
+			return sdk.ItemResult{StatusCode: http.StatusBadRequest}, nil
+		}
 		return sdk.ItemResult{}, fmt.Errorf("register %s/%s: %w", it.App, it.ID, err)
 	}
 	return sdk.ItemResult{StatusCode: http.StatusOK}, nil

@@ -109,8 +109,11 @@ func classify(peer sdk.Peer, err error) error {
 	switch s.Code() {
 	case codes.DeadlineExceeded, codes.ResourceExhausted:
 		return sdk.Fail(sdk.Congestion, wrapped)
-	case codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition, codes.OutOfRange,
-		codes.PermissionDenied, codes.Unauthenticated:
+	case codes.PermissionDenied, codes.Unauthenticated:
+		// A peer that does not (yet) accept this node's credentials: a certificate or secret being
+		// rotated, or a misconfiguration to fix. Dropping would lose the writes; back off and retry.
+		return sdk.Fail(sdk.Congestion, wrapped)
+	case codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition, codes.OutOfRange:
 		return sdk.Fail(sdk.Permanent, wrapped)
 	}
 	// Unavailable (refused, reset, the peer stopping), Canceled, Aborted, Internal, Unknown: the
@@ -204,7 +207,7 @@ func (pc *peerConn) stream(ctx context.Context, connectTimeout time.Duration) (*
 
 func (pc *peerConn) open(o *opening) {
 	ctx, cancel := context.WithCancel(pc.t.base)
-	cs, err := wirepb.NewReplicationClient(pc.cc).Replicate(ctx, pc.t.callOpts...)
+	cs, err := wirepb.NewReplicationClient(pc.cc).Replicate(pc.t.auth.streamContext(ctx), pc.t.callOpts...)
 	var st *stream
 	if err != nil {
 		cancel()

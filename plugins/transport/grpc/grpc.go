@@ -36,6 +36,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Defaults of the options and config keys.
@@ -69,6 +70,11 @@ type Options struct {
 	// PortOffset is added to a peer's Eureka port to find its grpc port when sdk.Peer.Address is
 	// not set (default 1000).
 	PortOffset int
+	// NodeName names this node in the signatures of the streams it opens.
+	NodeName string
+	// PeerAuth authenticates both sides: TLS (mutual when peer_auth.mtls) when the node has a
+	// certificate, a signature with the cluster secret on every stream opened.
+	PeerAuth peerauth.Config
 }
 
 func (o *Options) defaults() {
@@ -105,6 +111,9 @@ type Transport struct {
 	peers  map[string]*peerConn // by "a:"+address or "u:"+Eureka URL
 	closed bool
 	srv    *server
+	auth   *authSetup
+	// err is a problem with the peer authentication material: such a transport refuses to send.
+	err error
 
 	batches, items, sent, received atomic.Int64
 }
@@ -114,9 +123,12 @@ func New(o Options) *Transport {
 	o.defaults()
 	t := &Transport{opts: o, peers: map[string]*peerConn{}}
 	t.base, t.stop = context.WithCancel(context.Background())
+	if t.auth, t.err = newAuthSetup(o.NodeName, o.PeerAuth); t.err != nil {
+		t.auth = &authSetup{dial: insecure.NewCredentials(), auth: &peerauth.Authenticator{}}
+	}
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	t.dialOpts = []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(t.auth.dial),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
@@ -137,6 +149,10 @@ func New(o Options) *Transport {
 	}
 	return t
 }
+
+// Err reports a problem with the peer authentication material (an unreadable certificate, a
+// short secret); a transport with one sends nothing.
+func (t *Transport) Err() error { return t.err }
 
 // Stats returns the sending side's counters.
 func (t *Transport) Stats() Stats {
@@ -171,7 +187,7 @@ func (t *Transport) Listen(addr string, host sdk.Host) error {
 	if err != nil {
 		return err
 	}
-	t.srv = startServer(ln, host)
+	t.srv = startServer(ln, host, t.auth)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Di
 	bad := func(key, format string, args ...any) {
 		diags = append(diags, sdk.Diagnostic{Path: key, Message: fmt.Sprintf(format, args...)})
 	}
-	o := Options{Compress: DefaultCompress, PortOffset: DefaultPortOffset}
+	o := Options{Compress: DefaultCompress, PortOffset: DefaultPortOffset, NodeName: req.NodeName, PeerAuth: req.PeerAuth}
 	listen, listenSet := "", false
 	for k, v := range req.Config {
 		switch k {
@@ -121,6 +121,10 @@ func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Di
 		host = noHost{}
 	}
 	t := New(o)
+	if err := t.Err(); err != nil {
+		bad("", "peer authentication: %v", err)
+		return diags
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

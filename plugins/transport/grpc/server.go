@@ -28,9 +28,10 @@ type server struct {
 	streams atomic.Int64
 }
 
-func startServer(ln net.Listener, host sdk.Host) *server {
+func startServer(ln net.Listener, host sdk.Host, auth *authSetup) *server {
 	s := &server{host: host, ln: ln, done: make(chan struct{})}
-	s.srv = grpc.NewServer(
+	opts := append([]grpc.ServerOption{grpc.StreamInterceptor(auth.interceptor())}, auth.listen...)
+	s.srv = grpc.NewServer(append(opts,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		// Senders ping every 10 s to find dead connections; allow it.
@@ -38,7 +39,7 @@ func startServer(ln net.Listener, host sdk.Host) *server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Stop waits for the batches being handed to the node.
 		grpc.WaitForHandlers(true),
-	)
+	)...)
 	wirepb.RegisterReplicationServer(s.srv, s)
 	go func() {
 		defer close(s.done)

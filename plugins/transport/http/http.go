@@ -3,7 +3,8 @@
 // (a ReplicationListResponse), so herald peers with herald and with Eureka servers alike.
 //
 // Failures are classified as Eureka's ReplicationTaskProcessor does: 503 and read timeouts are
-// congestion, connection failures are transient, anything else is permanent.
+// congestion, connection failures are transient, anything else is permanent. A 413 (the batch is
+// larger than the peer's body limit) is permanent and marked with sdk.ErrTooLarge.
 package httptransport
 
 import (
@@ -16,11 +17,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Options configures the transport. Zero values take Eureka's defaults.
@@ -39,14 +40,18 @@ type Options struct {
 	NodeID string
 	// MaxResponseBytes bounds a peer's answer (default 64 MiB).
 	MaxResponseBytes int64
+	// PeerAuth signs each batch with the cluster secret and dials https peers with the node's
+	// certificate, verifying theirs against the cluster CA.
+	PeerAuth peerauth.Config
 }
 
 // Transport sends batches over HTTP. It is safe for concurrent use; connections are kept alive and
 // shared by all sends to a peer.
 type Transport struct {
-	opts   Options
-	client *http.Client
-	bufs   sync.Pool
+	opts     Options
+	client   *http.Client
+	signer   *peerauth.Signer
+	setupErr error
 }
 
 // New returns a Transport.
@@ -75,7 +80,32 @@ func New(o Options) *Transport {
 		ResponseHeaderTimeout: o.ReadTimeout,
 		// Bodies are small and already compact; Go's transparent gzip is kept for answers.
 	}
-	return &Transport{opts: o, client: &http.Client{Transport: tr}}
+	t := &Transport{opts: o, client: &http.Client{Transport: tr}}
+	if tl, err := o.PeerAuth.LoadTLS(); err != nil {
+		t.setupErr = err
+	} else if tl != nil {
+		tr.TLSClientConfig = tl.ClientConfig()
+	}
+	if s, err := o.PeerAuth.Signer(o.NodeID); err != nil {
+		t.setupErr = err
+	} else {
+		t.signer = s
+	}
+	return t
+}
+
+// Err reports a problem with the peer authentication material (unreadable certificate, short
+// secret); a transport with one refuses to send.
+func (t *Transport) Err() error { return t.setupErr }
+
+// bodySize estimates a batch's body, so that it is allocated once at about the right size.
+func bodySize(items []sdk.Item) int {
+	n := 32
+	for i := range items {
+		it := &items[i]
+		n += 160 + len(it.App) + len(it.ID) + len(it.Instance) + len(it.TraceParent) + len(it.Payload)*4/3
+	}
+	return n
 }
 
 // BatchURL returns the batch endpoint under a peer's Eureka base URL.
@@ -85,13 +115,10 @@ func BatchURL(base string) string {
 
 // Send implements sdk.Transport.
 func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([]sdk.ItemResult, error) {
-	buf, _ := t.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	buf.Reset()
-	defer t.bufs.Put(buf)
-	body := eurekawire.AppendReplicationList(buf.AvailableBuffer(), batch.Items)
+	// The body is built for this send and not pooled: the http.Transport may still read a request
+	// body after Do returns (a peer that answers 413 before reading it all), so a reused buffer could
+	// be overwritten mid-send. The host bounds its size (replication.max_batch_bytes).
+	body := eurekawire.AppendReplicationList(make([]byte, 0, bodySize(batch.Items)), batch.Items)
 	if t.opts.Compress {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
@@ -105,6 +132,9 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	if err != nil {
 		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
 	}
+	if t.setupErr != nil {
+		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("peer %s: peer authentication: %w", peer.Name, t.setupErr))
+	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
@@ -115,6 +145,9 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	}
 	if t.opts.Compress {
 		h.Set("Content-Encoding", "gzip")
+	}
+	if t.signer != nil {
+		t.signer.Sign(req, body)
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -127,6 +160,13 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	switch {
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: 503 Service Unavailable", peer.Name))
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// The peer does not (yet) accept this node's credentials: a secret or certificate being
+		// rotated, or a misconfiguration to fix. Dropping would lose the writes; back off and retry.
+		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: batch refused, %s: check cluster.peer_auth on both nodes", peer.Name, resp.Status))
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch %s of %d items, %d bytes, answered %s: %w",
+			peer.Name, batch.ID, len(batch.Items), len(body), resp.Status, sdk.ErrTooLarge))
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch answered %s", peer.Name, resp.Status))
 	}

@@ -2,6 +2,7 @@ package httptransport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -93,6 +94,23 @@ func TestFailureClasses(t *testing.T) {
 				t.Fatalf("class %v, want %v (%v)", got, c.want, err)
 			}
 		})
+	}
+}
+
+func TestTooLargeIsPermanentAndMarked(t *testing.T) {
+	// The peer answers 413 without reading the body, as a body limit does.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	defer srv.Close()
+	b := batch(3)
+	b.Items[1].Action, b.Items[1].Instance = sdk.ActionRegister, []byte(`{"metadata":{"blob":"`+strings.Repeat("x", 2<<20)+`"}}`)
+	_, err := New(Options{}).Send(context.Background(), sdk.Peer{Name: "p", URL: srv.URL + "/eureka/"}, b)
+	if sdk.ClassOf(err) != sdk.Permanent || !errors.Is(err, sdk.ErrTooLarge) {
+		t.Fatalf("a 413 must be a permanent failure marked sdk.ErrTooLarge, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "peer p") || !strings.Contains(err.Error(), "3 items") {
+		t.Fatalf("the error must name the peer and the batch: %v", err)
 	}
 }
 

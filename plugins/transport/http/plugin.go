@@ -33,7 +33,7 @@ func (p *Plugin) Info() sdk.Info {
 // Configure implements sdk.Configurable.
 func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
 	var diags []sdk.Diagnostic
-	o := Options{NodeID: req.NodeName}
+	o := Options{NodeID: req.NodeName, PeerAuth: req.PeerAuth}
 	dur := func(key string, v any) time.Duration {
 		s, ok := v.(string)
 		d, err := time.ParseDuration(s)
@@ -62,8 +62,12 @@ func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Di
 		}
 	}
 	if len(diags) == 0 {
+		t := New(o)
+		if err := t.Err(); err != nil {
+			return []sdk.Diagnostic{{Message: "peer authentication: " + err.Error()}}
+		}
 		p.mu.Lock()
-		p.t = New(o)
+		p.t = t
 		p.mu.Unlock()
 	}
 	return diags

@@ -213,7 +213,9 @@ type ConfigureRequest struct {
 	LogLevel   string     `protobuf:"bytes,4,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
 	Telemetry  *Telemetry `protobuf:"bytes,5,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
 	// The go-plugin broker id on which the host serves the Host service (0: none).
-	HostBrokerId  uint32 `protobuf:"varint,6,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	HostBrokerId uint32 `protobuf:"varint,6,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// How the node authenticates to its peers and verifies them.
+	PeerAuth      *PeerAuth `protobuf:"bytes,7,opt,name=peer_auth,json=peerAuth,proto3" json:"peer_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +292,122 @@ func (x *ConfigureRequest) GetHostBrokerId() uint32 {
 	return 0
 }
 
+func (x *ConfigureRequest) GetPeerAuth() *PeerAuth {
+	if x != nil {
+		return x.PeerAuth
+	}
+	return nil
+}
+
+type PeerAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cluster secrets: the first signs, all verify.
+	Secrets        []string `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	ReplayWindowNs int64    `protobuf:"varint,2,opt,name=replay_window_ns,json=replayWindowNs,proto3" json:"replay_window_ns,omitempty"`
+	CaFile         string   `protobuf:"bytes,3,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	CertFile       string   `protobuf:"bytes,4,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile        string   `protobuf:"bytes,5,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	TlsMinVersion  string   `protobuf:"bytes,6,opt,name=tls_min_version,json=tlsMinVersion,proto3" json:"tls_min_version,omitempty"`
+	Mtls           bool     `protobuf:"varint,7,opt,name=mtls,proto3" json:"mtls,omitempty"`
+	PeerNames      []string `protobuf:"bytes,8,rep,name=peer_names,json=peerNames,proto3" json:"peer_names,omitempty"`
+	Insecure       bool     `protobuf:"varint,9,opt,name=insecure,proto3" json:"insecure,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PeerAuth) Reset() {
+	*x = PeerAuth{}
+	mi := &file_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerAuth) ProtoMessage() {}
+
+func (x *PeerAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerAuth.ProtoReflect.Descriptor instead.
+func (*PeerAuth) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PeerAuth) GetSecrets() []string {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *PeerAuth) GetReplayWindowNs() int64 {
+	if x != nil {
+		return x.ReplayWindowNs
+	}
+	return 0
+}
+
+func (x *PeerAuth) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
+func (x *PeerAuth) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *PeerAuth) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *PeerAuth) GetTlsMinVersion() string {
+	if x != nil {
+		return x.TlsMinVersion
+	}
+	return ""
+}
+
+func (x *PeerAuth) GetMtls() bool {
+	if x != nil {
+		return x.Mtls
+	}
+	return false
+}
+
+func (x *PeerAuth) GetPeerNames() []string {
+	if x != nil {
+		return x.PeerNames
+	}
+	return nil
+}
+
+func (x *PeerAuth) GetInsecure() bool {
+	if x != nil {
+		return x.Insecure
+	}
+	return false
+}
+
 type Telemetry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
@@ -302,7 +420,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +432,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +445,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Telemetry) GetEndpoint() string {
@@ -369,7 +487,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +499,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +512,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Diagnostic) GetPath() string {
@@ -427,7 +545,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +557,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +570,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -473,7 +591,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +603,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +616,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Peer) GetName() string {
@@ -539,7 +657,7 @@ type Item struct {
 
 func (x *Item) Reset() {
 	*x = Item{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +669,7 @@ func (x *Item) String() string {
 func (*Item) ProtoMessage() {}
 
 func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +682,7 @@ func (x *Item) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Item.ProtoReflect.Descriptor instead.
 func (*Item) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Item) GetAction() string {
@@ -641,7 +759,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +771,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +784,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -700,7 +818,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +830,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +843,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemResult) GetStatusCode() int32 {
@@ -754,7 +872,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +884,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +897,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SendResponse) GetResults() []*ItemResult {
@@ -822,7 +940,7 @@ type PendingState struct {
 
 func (x *PendingState) Reset() {
 	*x = PendingState{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +952,7 @@ func (x *PendingState) String() string {
 func (*PendingState) ProtoMessage() {}
 
 func (x *PendingState) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +965,7 @@ func (x *PendingState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingState.ProtoReflect.Descriptor instead.
 func (*PendingState) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PendingState) GetCount() int64 {
@@ -940,7 +1058,7 @@ type FlushDecision struct {
 
 func (x *FlushDecision) Reset() {
 	*x = FlushDecision{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1070,7 @@ func (x *FlushDecision) String() string {
 func (*FlushDecision) ProtoMessage() {}
 
 func (x *FlushDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1083,7 @@ func (x *FlushDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushDecision.ProtoReflect.Descriptor instead.
 func (*FlushDecision) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FlushDecision) GetCutNow() bool {
@@ -1011,7 +1129,7 @@ type ActionsRequest struct {
 
 func (x *ActionsRequest) Reset() {
 	*x = ActionsRequest{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1141,7 @@ func (x *ActionsRequest) String() string {
 func (*ActionsRequest) ProtoMessage() {}
 
 func (x *ActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1154,7 @@ func (x *ActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionsRequest.ProtoReflect.Descriptor instead.
 func (*ActionsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 type ActionSpec struct {
@@ -1051,7 +1169,7 @@ type ActionSpec struct {
 
 func (x *ActionSpec) Reset() {
 	*x = ActionSpec{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1181,7 @@ func (x *ActionSpec) String() string {
 func (*ActionSpec) ProtoMessage() {}
 
 func (x *ActionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1194,7 @@ func (x *ActionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionSpec.ProtoReflect.Descriptor instead.
 func (*ActionSpec) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ActionSpec) GetAction() string {
@@ -1109,7 +1227,7 @@ type ActionsResponse struct {
 
 func (x *ActionsResponse) Reset() {
 	*x = ActionsResponse{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1239,7 @@ func (x *ActionsResponse) String() string {
 func (*ActionsResponse) ProtoMessage() {}
 
 func (x *ActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1252,7 @@ func (x *ActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionsResponse.ProtoReflect.Descriptor instead.
 func (*ActionsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ActionsResponse) GetActions() []*ActionSpec {
@@ -1153,7 +1271,7 @@ type AcceptRequest struct {
 
 func (x *AcceptRequest) Reset() {
 	*x = AcceptRequest{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1283,7 @@ func (x *AcceptRequest) String() string {
 func (*AcceptRequest) ProtoMessage() {}
 
 func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1296,7 @@ func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRequest.ProtoReflect.Descriptor instead.
 func (*AcceptRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AcceptRequest) GetItem() *Item {
@@ -1202,7 +1320,7 @@ type AcceptResponse struct {
 
 func (x *AcceptResponse) Reset() {
 	*x = AcceptResponse{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1332,7 @@ func (x *AcceptResponse) String() string {
 func (*AcceptResponse) ProtoMessage() {}
 
 func (x *AcceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1345,7 @@ func (x *AcceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptResponse.ProtoReflect.Descriptor instead.
 func (*AcceptResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AcceptResponse) GetItem() *Item {
@@ -1270,7 +1388,7 @@ type ReceiveRequest struct {
 
 func (x *ReceiveRequest) Reset() {
 	*x = ReceiveRequest{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1400,7 @@ func (x *ReceiveRequest) String() string {
 func (*ReceiveRequest) ProtoMessage() {}
 
 func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1413,7 @@ func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveRequest.ProtoReflect.Descriptor instead.
 func (*ReceiveRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReceiveRequest) GetMode() int32 {
@@ -1336,7 +1454,7 @@ type ReceiveResponse struct {
 
 func (x *ReceiveResponse) Reset() {
 	*x = ReceiveResponse{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1466,7 @@ func (x *ReceiveResponse) String() string {
 func (*ReceiveResponse) ProtoMessage() {}
 
 func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1479,7 @@ func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveResponse.ProtoReflect.Descriptor instead.
 func (*ReceiveResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReceiveResponse) GetResults() []*ItemResult {
@@ -1388,7 +1506,7 @@ type InstanceRequest struct {
 
 func (x *InstanceRequest) Reset() {
 	*x = InstanceRequest{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1518,7 @@ func (x *InstanceRequest) String() string {
 func (*InstanceRequest) ProtoMessage() {}
 
 func (x *InstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1531,7 @@ func (x *InstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceRequest.ProtoReflect.Descriptor instead.
 func (*InstanceRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InstanceRequest) GetApp() string {
@@ -1440,7 +1558,7 @@ type InstanceResponse struct {
 
 func (x *InstanceResponse) Reset() {
 	*x = InstanceResponse{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1570,7 @@ func (x *InstanceResponse) String() string {
 func (*InstanceResponse) ProtoMessage() {}
 
 func (x *InstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1583,7 @@ func (x *InstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceResponse.ProtoReflect.Descriptor instead.
 func (*InstanceResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InstanceResponse) GetFound() bool {
@@ -1491,7 +1609,7 @@ type ItemsRequest struct {
 
 func (x *ItemsRequest) Reset() {
 	*x = ItemsRequest{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1621,7 @@ func (x *ItemsRequest) String() string {
 func (*ItemsRequest) ProtoMessage() {}
 
 func (x *ItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1634,7 @@ func (x *ItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemsRequest.ProtoReflect.Descriptor instead.
 func (*ItemsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ItemsRequest) GetItems() []*Item {
@@ -1535,7 +1653,7 @@ type ResultsResponse struct {
 
 func (x *ResultsResponse) Reset() {
 	*x = ResultsResponse{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1665,7 @@ func (x *ResultsResponse) String() string {
 func (*ResultsResponse) ProtoMessage() {}
 
 func (x *ResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1678,7 @@ func (x *ResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultsResponse.ProtoReflect.Descriptor instead.
 func (*ResultsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResultsResponse) GetResults() []*ItemResult {
@@ -1586,7 +1704,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\tR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xe9\x01\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xa2\x02\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x1b\n" +
@@ -1594,7 +1712,19 @@ const file_plugin_proto_rawDesc = "" +
 	"\bnode_url\x18\x03 \x01(\tR\anodeUrl\x12\x1b\n" +
 	"\tlog_level\x18\x04 \x01(\tR\blogLevel\x129\n" +
 	"\ttelemetry\x18\x05 \x01(\v2\x1b.herald.plugin.v1.TelemetryR\ttelemetry\x12$\n" +
-	"\x0ehost_broker_id\x18\x06 \x01(\rR\fhostBrokerId\"\x89\x01\n" +
+	"\x0ehost_broker_id\x18\x06 \x01(\rR\fhostBrokerId\x127\n" +
+	"\tpeer_auth\x18\a \x01(\v2\x1a.herald.plugin.v1.PeerAuthR\bpeerAuth\"\x96\x02\n" +
+	"\bPeerAuth\x12\x18\n" +
+	"\asecrets\x18\x01 \x03(\tR\asecrets\x12(\n" +
+	"\x10replay_window_ns\x18\x02 \x01(\x03R\x0ereplayWindowNs\x12\x17\n" +
+	"\aca_file\x18\x03 \x01(\tR\x06caFile\x12\x1b\n" +
+	"\tcert_file\x18\x04 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x05 \x01(\tR\akeyFile\x12&\n" +
+	"\x0ftls_min_version\x18\x06 \x01(\tR\rtlsMinVersion\x12\x12\n" +
+	"\x04mtls\x18\a \x01(\bR\x04mtls\x12\x1d\n" +
+	"\n" +
+	"peer_names\x18\b \x03(\tR\tpeerNames\x12\x1a\n" +
+	"\binsecure\x18\t \x01(\bR\binsecure\"\x89\x01\n" +
 	"\tTelemetry\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12!\n" +
@@ -1716,76 +1846,78 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: herald.plugin.v1.InfoRequest
 	(*InfoResponse)(nil),      // 1: herald.plugin.v1.InfoResponse
 	(*ConfigKey)(nil),         // 2: herald.plugin.v1.ConfigKey
 	(*ConfigureRequest)(nil),  // 3: herald.plugin.v1.ConfigureRequest
-	(*Telemetry)(nil),         // 4: herald.plugin.v1.Telemetry
-	(*Diagnostic)(nil),        // 5: herald.plugin.v1.Diagnostic
-	(*ConfigureResponse)(nil), // 6: herald.plugin.v1.ConfigureResponse
-	(*Peer)(nil),              // 7: herald.plugin.v1.Peer
-	(*Item)(nil),              // 8: herald.plugin.v1.Item
-	(*SendRequest)(nil),       // 9: herald.plugin.v1.SendRequest
-	(*ItemResult)(nil),        // 10: herald.plugin.v1.ItemResult
-	(*SendResponse)(nil),      // 11: herald.plugin.v1.SendResponse
-	(*PendingState)(nil),      // 12: herald.plugin.v1.PendingState
-	(*FlushDecision)(nil),     // 13: herald.plugin.v1.FlushDecision
-	(*ActionsRequest)(nil),    // 14: herald.plugin.v1.ActionsRequest
-	(*ActionSpec)(nil),        // 15: herald.plugin.v1.ActionSpec
-	(*ActionsResponse)(nil),   // 16: herald.plugin.v1.ActionsResponse
-	(*AcceptRequest)(nil),     // 17: herald.plugin.v1.AcceptRequest
-	(*AcceptResponse)(nil),    // 18: herald.plugin.v1.AcceptResponse
-	(*ReceiveRequest)(nil),    // 19: herald.plugin.v1.ReceiveRequest
-	(*ReceiveResponse)(nil),   // 20: herald.plugin.v1.ReceiveResponse
-	(*InstanceRequest)(nil),   // 21: herald.plugin.v1.InstanceRequest
-	(*InstanceResponse)(nil),  // 22: herald.plugin.v1.InstanceResponse
-	(*ItemsRequest)(nil),      // 23: herald.plugin.v1.ItemsRequest
-	(*ResultsResponse)(nil),   // 24: herald.plugin.v1.ResultsResponse
+	(*PeerAuth)(nil),          // 4: herald.plugin.v1.PeerAuth
+	(*Telemetry)(nil),         // 5: herald.plugin.v1.Telemetry
+	(*Diagnostic)(nil),        // 6: herald.plugin.v1.Diagnostic
+	(*ConfigureResponse)(nil), // 7: herald.plugin.v1.ConfigureResponse
+	(*Peer)(nil),              // 8: herald.plugin.v1.Peer
+	(*Item)(nil),              // 9: herald.plugin.v1.Item
+	(*SendRequest)(nil),       // 10: herald.plugin.v1.SendRequest
+	(*ItemResult)(nil),        // 11: herald.plugin.v1.ItemResult
+	(*SendResponse)(nil),      // 12: herald.plugin.v1.SendResponse
+	(*PendingState)(nil),      // 13: herald.plugin.v1.PendingState
+	(*FlushDecision)(nil),     // 14: herald.plugin.v1.FlushDecision
+	(*ActionsRequest)(nil),    // 15: herald.plugin.v1.ActionsRequest
+	(*ActionSpec)(nil),        // 16: herald.plugin.v1.ActionSpec
+	(*ActionsResponse)(nil),   // 17: herald.plugin.v1.ActionsResponse
+	(*AcceptRequest)(nil),     // 18: herald.plugin.v1.AcceptRequest
+	(*AcceptResponse)(nil),    // 19: herald.plugin.v1.AcceptResponse
+	(*ReceiveRequest)(nil),    // 20: herald.plugin.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),   // 21: herald.plugin.v1.ReceiveResponse
+	(*InstanceRequest)(nil),   // 22: herald.plugin.v1.InstanceRequest
+	(*InstanceResponse)(nil),  // 23: herald.plugin.v1.InstanceResponse
+	(*ItemsRequest)(nil),      // 24: herald.plugin.v1.ItemsRequest
+	(*ResultsResponse)(nil),   // 25: herald.plugin.v1.ResultsResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: herald.plugin.v1.InfoResponse.schema:type_name -> herald.plugin.v1.ConfigKey
-	4,  // 1: herald.plugin.v1.ConfigureRequest.telemetry:type_name -> herald.plugin.v1.Telemetry
-	5,  // 2: herald.plugin.v1.ConfigureResponse.diagnostics:type_name -> herald.plugin.v1.Diagnostic
-	7,  // 3: herald.plugin.v1.SendRequest.peer:type_name -> herald.plugin.v1.Peer
-	8,  // 4: herald.plugin.v1.SendRequest.items:type_name -> herald.plugin.v1.Item
-	10, // 5: herald.plugin.v1.SendResponse.results:type_name -> herald.plugin.v1.ItemResult
-	15, // 6: herald.plugin.v1.ActionsResponse.actions:type_name -> herald.plugin.v1.ActionSpec
-	8,  // 7: herald.plugin.v1.AcceptRequest.item:type_name -> herald.plugin.v1.Item
-	8,  // 8: herald.plugin.v1.AcceptResponse.item:type_name -> herald.plugin.v1.Item
-	8,  // 9: herald.plugin.v1.ReceiveRequest.items:type_name -> herald.plugin.v1.Item
-	10, // 10: herald.plugin.v1.ReceiveRequest.results:type_name -> herald.plugin.v1.ItemResult
-	10, // 11: herald.plugin.v1.ReceiveResponse.results:type_name -> herald.plugin.v1.ItemResult
-	8,  // 12: herald.plugin.v1.ItemsRequest.items:type_name -> herald.plugin.v1.Item
-	10, // 13: herald.plugin.v1.ResultsResponse.results:type_name -> herald.plugin.v1.ItemResult
-	0,  // 14: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
-	3,  // 15: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
-	9,  // 16: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
-	12, // 17: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
-	14, // 18: herald.plugin.v1.ActionHandler.Actions:input_type -> herald.plugin.v1.ActionsRequest
-	17, // 19: herald.plugin.v1.ActionHandler.Accept:input_type -> herald.plugin.v1.AcceptRequest
-	19, // 20: herald.plugin.v1.ActionHandler.Receive:input_type -> herald.plugin.v1.ReceiveRequest
-	21, // 21: herald.plugin.v1.Host.Instance:input_type -> herald.plugin.v1.InstanceRequest
-	23, // 22: herald.plugin.v1.Host.Apply:input_type -> herald.plugin.v1.ItemsRequest
-	23, // 23: herald.plugin.v1.Host.Replicate:input_type -> herald.plugin.v1.ItemsRequest
-	9,  // 24: herald.plugin.v1.Host.Receive:input_type -> herald.plugin.v1.SendRequest
-	1,  // 25: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
-	6,  // 26: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
-	11, // 27: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
-	13, // 28: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
-	16, // 29: herald.plugin.v1.ActionHandler.Actions:output_type -> herald.plugin.v1.ActionsResponse
-	18, // 30: herald.plugin.v1.ActionHandler.Accept:output_type -> herald.plugin.v1.AcceptResponse
-	20, // 31: herald.plugin.v1.ActionHandler.Receive:output_type -> herald.plugin.v1.ReceiveResponse
-	22, // 32: herald.plugin.v1.Host.Instance:output_type -> herald.plugin.v1.InstanceResponse
-	24, // 33: herald.plugin.v1.Host.Apply:output_type -> herald.plugin.v1.ResultsResponse
-	24, // 34: herald.plugin.v1.Host.Replicate:output_type -> herald.plugin.v1.ResultsResponse
-	24, // 35: herald.plugin.v1.Host.Receive:output_type -> herald.plugin.v1.ResultsResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	5,  // 1: herald.plugin.v1.ConfigureRequest.telemetry:type_name -> herald.plugin.v1.Telemetry
+	4,  // 2: herald.plugin.v1.ConfigureRequest.peer_auth:type_name -> herald.plugin.v1.PeerAuth
+	6,  // 3: herald.plugin.v1.ConfigureResponse.diagnostics:type_name -> herald.plugin.v1.Diagnostic
+	8,  // 4: herald.plugin.v1.SendRequest.peer:type_name -> herald.plugin.v1.Peer
+	9,  // 5: herald.plugin.v1.SendRequest.items:type_name -> herald.plugin.v1.Item
+	11, // 6: herald.plugin.v1.SendResponse.results:type_name -> herald.plugin.v1.ItemResult
+	16, // 7: herald.plugin.v1.ActionsResponse.actions:type_name -> herald.plugin.v1.ActionSpec
+	9,  // 8: herald.plugin.v1.AcceptRequest.item:type_name -> herald.plugin.v1.Item
+	9,  // 9: herald.plugin.v1.AcceptResponse.item:type_name -> herald.plugin.v1.Item
+	9,  // 10: herald.plugin.v1.ReceiveRequest.items:type_name -> herald.plugin.v1.Item
+	11, // 11: herald.plugin.v1.ReceiveRequest.results:type_name -> herald.plugin.v1.ItemResult
+	11, // 12: herald.plugin.v1.ReceiveResponse.results:type_name -> herald.plugin.v1.ItemResult
+	9,  // 13: herald.plugin.v1.ItemsRequest.items:type_name -> herald.plugin.v1.Item
+	11, // 14: herald.plugin.v1.ResultsResponse.results:type_name -> herald.plugin.v1.ItemResult
+	0,  // 15: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
+	3,  // 16: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
+	10, // 17: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
+	13, // 18: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
+	15, // 19: herald.plugin.v1.ActionHandler.Actions:input_type -> herald.plugin.v1.ActionsRequest
+	18, // 20: herald.plugin.v1.ActionHandler.Accept:input_type -> herald.plugin.v1.AcceptRequest
+	20, // 21: herald.plugin.v1.ActionHandler.Receive:input_type -> herald.plugin.v1.ReceiveRequest
+	22, // 22: herald.plugin.v1.Host.Instance:input_type -> herald.plugin.v1.InstanceRequest
+	24, // 23: herald.plugin.v1.Host.Apply:input_type -> herald.plugin.v1.ItemsRequest
+	24, // 24: herald.plugin.v1.Host.Replicate:input_type -> herald.plugin.v1.ItemsRequest
+	10, // 25: herald.plugin.v1.Host.Receive:input_type -> herald.plugin.v1.SendRequest
+	1,  // 26: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
+	7,  // 27: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
+	12, // 28: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
+	14, // 29: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
+	17, // 30: herald.plugin.v1.ActionHandler.Actions:output_type -> herald.plugin.v1.ActionsResponse
+	19, // 31: herald.plugin.v1.ActionHandler.Accept:output_type -> herald.plugin.v1.AcceptResponse
+	21, // 32: herald.plugin.v1.ActionHandler.Receive:output_type -> herald.plugin.v1.ReceiveResponse
+	23, // 33: herald.plugin.v1.Host.Instance:output_type -> herald.plugin.v1.InstanceResponse
+	25, // 34: herald.plugin.v1.Host.Apply:output_type -> herald.plugin.v1.ResultsResponse
+	25, // 35: herald.plugin.v1.Host.Replicate:output_type -> herald.plugin.v1.ResultsResponse
+	25, // 36: herald.plugin.v1.Host.Receive:output_type -> herald.plugin.v1.ResultsResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1799,7 +1931,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

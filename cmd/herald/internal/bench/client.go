@@ -112,7 +112,11 @@ type instances struct {
 	padding int // bytes of metadata padding
 }
 
-func (s *instances) app(i int64) string { return "BENCH-" + strconv.FormatInt(i%int64(s.apps), 10) }
+// AppPrefix starts the name of every application herald bench registers, so that its instances
+// are easy to tell from real ones (and to remove by hand after a run with -keep).
+const AppPrefix = "HERALD-BENCH-"
+
+func (s *instances) app(i int64) string { return AppPrefix + strconv.FormatInt(i%int64(s.apps), 10) }
 func (s *instances) id(i int64) string  { return s.prefix + "-" + strconv.FormatInt(i, 10) }
 
 func ipOf(i int64) string {

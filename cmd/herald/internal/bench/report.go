@@ -36,6 +36,10 @@ type Result struct {
 	Propagation       *Propagation     `json:"propagation,omitempty"`
 	Memory            []*NodeMemory    `json:"memory,omitempty"`
 	Notes             []string         `json:"notes,omitempty"`
+	// Deregistered counts the instances removed at the end of the run; Kept those left in the
+	// registry (-keep, or cancels that failed).
+	Deregistered int `json:"deregistered"`
+	Kept         int `json:"kept"`
 }
 
 // Latency holds percentiles in milliseconds.

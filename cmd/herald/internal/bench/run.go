@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	WatchRate         float64       // propagation: writes watched per second, 0 = all
 	Settle            time.Duration // memory: wait before the final scrapes
 	Progress          time.Duration // progress line interval, 0 = none
+	// Keep leaves the registered instances in the registry; by default the run deregisters
+	// every instance it registered before it returns.
+	Keep bool
 }
 
 // DefaultConfig holds the defaults of the flags.
@@ -146,6 +150,9 @@ type runner struct {
 	mixed   []mixedSlot
 	prop    *propagation
 	fetched atomic.Int64 // response bytes of fetches
+
+	regMu      sync.Mutex
+	registered map[int64]string // instance -> the base URL it was registered at
 }
 
 // Run validates cfg and runs the scenario. Progress and phase messages go to stderr; the caller
@@ -218,7 +225,73 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (*Result, error) {
 	if memory != nil && ctx.Err() == nil {
 		r.memoryAfter(ctx, memory, st.kinds["register"]-st.errorCount())
 	}
-	return r.result(st, memory), nil
+	res := r.result(st, memory)
+	r.cleanup(ctx, res)
+	return res, nil
+}
+
+// track records that instance k was registered at base.
+func (r *runner) track(base string, k int64) {
+	r.regMu.Lock()
+	if r.registered == nil {
+		r.registered = map[int64]string{}
+	}
+	r.registered[k] = base
+	r.regMu.Unlock()
+}
+
+// cleanup deregisters every instance the run registered, at the node it registered it with (the
+// cluster replicates the cancels), unless -keep. It runs after an interrupt too, bounded by a
+// minute.
+func (r *runner) cleanup(ctx context.Context, res *Result) {
+	r.regMu.Lock()
+	left := r.registered
+	r.registered = nil
+	r.regMu.Unlock()
+	if len(left) == 0 {
+		return
+	}
+	if r.cfg.Keep {
+		res.Kept = len(left)
+		fmt.Fprintf(r.stderr, "kept %d instances under apps %s* (-keep)\n", len(left), AppPrefix)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	start := time.Now()
+	work := make(chan int64)
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range r.cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				status, _, err := r.c.do(ctx, http.MethodDelete, r.instanceURL(left[k], k), nil)
+				// 404: already gone (a cancel of the mixed scenario, or eviction).
+				if err == nil && (status/100 == 2 || status == http.StatusNotFound) {
+					done.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for k := range left {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	res.Deregistered = int(done.Load())
+	fmt.Fprintf(r.stderr, "cleanup: deregistered %d instances in %.2fs", done.Load(), time.Since(start).Seconds())
+	if n := int64(len(left)) - done.Load(); n > 0 {
+		res.Kept = int(n)
+		fmt.Fprintf(r.stderr, "; %d could not be deregistered and remain under apps %s*", n, AppPrefix)
+	}
+	fmt.Fprintln(r.stderr)
 }
 
 func (r *runner) phase(name string, rate float64, d time.Duration, n int64) phase {

@@ -54,10 +54,25 @@ func TestScenariosAgainstAFakeEurekaServer(t *testing.T) {
 					t.Errorf("no %s requests: %v", k, res.ByKind)
 				}
 			}
-			if c.scenario != ScenarioRegister && f.count() != cfg.Instances {
-				t.Errorf("the fake holds %d instances, want the %d pre-registered", f.count(), cfg.Instances)
+			// Every instance the run registered is deregistered at its end.
+			if f.count() != 0 || res.Kept != 0 {
+				t.Errorf("the fake holds %d instances after the run (%d kept), want 0", f.count(), res.Kept)
+			}
+			if c.scenario != ScenarioRegister && res.Deregistered != cfg.Instances {
+				t.Errorf("%d instances deregistered, want the %d pre-registered", res.Deregistered, cfg.Instances)
 			}
 		})
+	}
+}
+
+// With Keep (-keep) the instances stay, under the marked apps.
+func TestKeepLeavesInstances(t *testing.T) {
+	f := newFake(t, newFakeStore(), 0, false)
+	cfg := quickConfig(ScenarioHeartbeat, f.URL())
+	cfg.Keep = true
+	res := mustRun(t, cfg)
+	if f.count() != cfg.Instances || res.Kept != cfg.Instances || res.Deregistered != 0 {
+		t.Fatalf("the fake holds %d instances, %d kept, %d deregistered; want %d kept", f.count(), res.Kept, res.Deregistered, cfg.Instances)
 	}
 }
 
@@ -288,7 +303,7 @@ func TestBodiesAreValidAndPadded(t *testing.T) {
 				}
 				app, id = doc.App, doc.InstanceID
 			}
-			if app != "BENCH-0" || id != "bench-x-123" {
+			if app != "HERALD-BENCH-0" || id != "bench-x-123" {
 				t.Errorf("%s: app %q id %q", format, app, id)
 			}
 		}

@@ -33,6 +33,9 @@ func (r *runner) baseFor(k int64) string { return r.bases[k%int64(len(r.bases))]
 
 func (r *runner) register(ctx context.Context, base string, k int64) (int, error) {
 	status, _, err := r.c.do(ctx, http.MethodPost, base+"apps/"+r.inst.app(k), r.inst.body(k))
+	if err == nil && status/100 == 2 {
+		r.track(base, k)
+	}
 	return status, err
 }
 

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Build compiles ./cmd/herald into dir and returns the binary's path. Call it once from TestMain.
@@ -45,33 +47,81 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+// claimed holds every port FreePorts or Claim handed out in this process, so that tests running
+// in parallel never get the same port.
+var claimed = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// Claim marks port as taken by the caller; it reports false when the port was already handed out
+// in this process or is not free now.
+func Claim(port int) bool {
+	claimed.Lock()
+	defer claimed.Unlock()
+	if claimed.ports[port] {
+		return false
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	claimed.ports[port] = true
+	return true
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, none of which was handed out before
+// in this process (tests that run in parallel do not collide).
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
-	for i := 0; i < n; i++ {
+	claimed.Lock()
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			claimed.Unlock()
 			t.Fatal(err)
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := l.Addr().(*net.TCPAddr).Port
+		if claimed.ports[p] {
+			continue
+		}
+		claimed.ports[p] = true
+		ports = append(ports, p)
 	}
+	claimed.Unlock()
 	for _, l := range ls {
 		l.Close()
 	}
 	return ports
 }
 
+// ClusterSecret is the cluster secret every node gets through SecretEnv unless OwnPeerAuth is set.
+var ClusterSecret = peerauth.NewSecret()
+
+// SecretEnv is the environment variable that sets cluster.peer_auth.secret.
+const SecretEnv = "HERALD_CLUSTER__PEER_AUTH__SECRET"
+
 // Node is one herald process.
 type Node struct {
-	t      testing.TB
-	Bin    string
-	Name   string
-	Port   int
-	Config string // path of the HCL file
-	Env    []string
+	// HTTPS, when set, means the node serves TLS: its URLs are https and this client (trusting
+	// the node's CA) checks its readiness.
+	HTTPS *Client
+	// OwnPeerAuth keeps the harness from giving the node the shared ClusterSecret: the test's
+	// configuration sets peer authentication itself.
+	OwnPeerAuth bool
+	t           testing.TB
+	Bin         string
+	Name        string
+	Port        int
+	Config      string // path of the HCL file
+	Env         []string
+	// Tmp is the node's TMPDIR (plugin processes put their unix sockets there); it is removed
+	// when the test ends.
+	Tmp string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -80,12 +130,18 @@ type Node struct {
 }
 
 // URL is the node's Eureka base URL (with /eureka/).
-func (n *Node) URL() string { return fmt.Sprintf("http://127.0.0.1:%d/eureka/", n.Port) }
+func (n *Node) URL() string { return n.Root() + "/eureka/" }
 
 // Root is the node's root URL.
-func (n *Node) Root() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Port) }
+func (n *Node) Root() string {
+	if n.HTTPS != nil {
+		return fmt.Sprintf("https://127.0.0.1:%d", n.Port)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", n.Port)
+}
 
-// NewNode writes hcl as the node's config file and returns the (not yet started) node.
+// NewNode writes hcl as the node's config file and returns the (not yet started) node. The node's
+// process and its plugin processes are killed, and their files removed, when the test ends.
 func NewNode(t testing.TB, bin, name string, port int, hcl string) *Node {
 	t.Helper()
 	dir := t.TempDir()
@@ -93,17 +149,47 @@ func NewNode(t testing.TB, bin, name string, port int, hcl string) *Node {
 	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{t: t, Bin: bin, Name: name, Port: port, Config: path}
-	t.Cleanup(func() { n.Kill() })
+	// A short directory of its own for TMPDIR: go-plugin puts each plugin's unix socket there
+	// (a socket path may not exceed 108 bytes), and a plugin killed with its host leaves it behind.
+	tmp, err := os.MkdirTemp("", "hp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	n := &Node{t: t, Bin: bin, Name: name, Port: port, Config: path, Tmp: tmp}
+	t.Cleanup(func() { n.Kill() }) // runs before the removals above
 	return n
 }
 
-// Start starts the process and waits until its API answers.
+// env is the node process's environment.
+func (n *Node) env() []string {
+	env := append(os.Environ(), "TMPDIR="+n.Tmp, "PLUGIN_UNIX_SOCKET_DIR="+n.Tmp)
+	if !n.OwnPeerAuth {
+		// Every node of a test process shares one cluster secret, so nodes authenticate to each
+		// other as they must in production.
+		env = append(env, SecretEnv+"="+ClusterSecret)
+	}
+	return append(env, n.Env...)
+}
+
+// StartTimeout bounds how long Start waits for a node to become ready. It is generous: tests run
+// in parallel on small, busy machines.
+var StartTimeout = 60 * time.Second
+
+// Start starts the process and waits until it is ready (GET /health/ready answers 200: startup
+// sync done, reads served, plugins up).
 func (n *Node) Start() {
+	n.t.Helper()
+	n.StartNoWait()
+	n.WaitReady(StartTimeout)
+}
+
+// StartNoWait starts the process and returns at once.
+func (n *Node) StartNoWait() {
 	n.t.Helper()
 	n.mu.Lock()
 	cmd := exec.Command(n.Bin, "server", "-config", n.Config)
-	cmd.Env = append(os.Environ(), n.Env...)
+	cmd.Env = n.env()
 	n.logs = &bytes.Buffer{}
 	w := &lockedWriter{w: n.logs}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -117,19 +203,60 @@ func (n *Node) Start() {
 	n.done = done
 	go func() { _ = cmd.Wait(); close(done) }()
 	n.mu.Unlock()
-	Eventually(n.t, 20*time.Second, func() error {
+}
+
+// ready returns nil once the node answers GET /health/ready with 200, and an error saying why not
+// otherwise (the body names the conditions not met yet).
+func (n *Node) ready() error {
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	select {
+	case <-done:
+		return fmt.Errorf("%s exited:\n%s", n.Name, n.Logs())
+	default:
+	}
+	c := DefaultClient
+	if n.HTTPS != nil {
+		c = n.HTTPS
+	}
+	code, body, err := c.Do(context.Background(), "GET", n.Root()+"/health/ready", "", nil, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("%s not ready: %d %s", n.Name, code, body)
+	}
+	return nil
+}
+
+// WaitReady waits until the node is ready, as Start does; it fails the test at once if the
+// process exits.
+func (n *Node) WaitReady(timeout time.Duration) {
+	n.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := n.ready()
+		if err == nil {
+			return
+		}
 		select {
-		case <-done:
-			return fmt.Errorf("%s exited:\n%s", n.Name, n.Logs())
+		case <-n.Exited():
+			n.t.Fatal(err)
 		default:
 		}
-		resp, err := http.Get(n.URL() + "apps/HERALD-E2E-PROBE/x")
-		if err != nil {
-			return err
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s not ready within %v: %v", n.Name, timeout, err)
 		}
-		resp.Body.Close()
-		return nil
-	})
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Exited is closed when the node's process has exited (nil before Start).
+func (n *Node) Exited() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.done
 }
 
 // Kill sends SIGKILL to the node's process group (the node and its plugin processes) and waits.
@@ -335,6 +462,16 @@ type Client struct {
 // DefaultClient has short timeouts.
 var DefaultClient = &Client{HTTP: &http.Client{Timeout: 5 * time.Second}}
 
+// PeerClient signs every request with ClusterSecret as a peer node named "test-peer" would: the
+// nodes take its replication header and batches as a peer's.
+var PeerClient = func() *Client {
+	s, err := peerauth.NewSigner("test-peer", ClusterSecret)
+	if err != nil {
+		panic(err)
+	}
+	return &Client{HTTP: &http.Client{Timeout: 5 * time.Second, Transport: &peerauth.SigningTransport{Signer: s}}}
+}()
+
 // Do sends a request and returns the status code and body.
 func (c *Client) Do(ctx context.Context, method, url, contentType string, body []byte, header map[string]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
@@ -419,7 +556,7 @@ func (n *Node) Run(timeout time.Duration) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, n.Bin, "server", "-config", n.Config)
-	cmd.Env = append(os.Environ(), n.Env...)
+	cmd.Env = n.env()
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {

@@ -1,0 +1,453 @@
+package faultcheck
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// OpKind names one kind of client operation.
+type OpKind string
+
+// The operations the clients send. Each instance of the owned app has exactly one writer; the
+// conflict app's instances are written by several requests at once, from different nodes.
+const (
+	// OpRegister is POST /eureka/apps/{app} with the writer's lastDirtyTimestamp and metadata
+	// v=<that timestamp>.
+	OpRegister OpKind = "register"
+	// OpRegisterBig is a registration whose metadata carries a large padding value (up to about a
+	// fifth of the nodes' http.max_body_bytes): peers must take whatever a node acknowledged.
+	OpRegisterBig OpKind = "register-big"
+	// OpHeartbeat is PUT /eureka/apps/{app}/{id}. It has no effect on the compared state.
+	OpHeartbeat OpKind = "heartbeat"
+	// OpZombieHeartbeat is a heartbeat for an instance whose cancel was acknowledged: it must not
+	// bring the instance back, wherever it lands.
+	OpZombieHeartbeat OpKind = "zombie-heartbeat"
+	// OpOutOfService is PUT .../status?value=OUT_OF_SERVICE, with or without lastDirtyTimestamp.
+	OpOutOfService OpKind = "out-of-service"
+	// OpRemoveOverride is DELETE .../status?value=UP, with or without lastDirtyTimestamp.
+	OpRemoveOverride OpKind = "remove-override"
+	// OpCancel is DELETE /eureka/apps/{app}/{id}.
+	OpCancel OpKind = "cancel"
+	// OpConflict is one of several registrations of the same instance sent at the same time to
+	// different nodes, each with its own lastDirtyTimestamp. Rule: the registration with the
+	// largest lastDirtyTimestamp among those acknowledged wins on every node (a larger one that was
+	// not acknowledged may win too).
+	OpConflict OpKind = "conflict"
+)
+
+// Outcome is what a client learned of an operation.
+type Outcome uint8
+
+// Outcomes. Unknown covers timeouts, broken connections after the request was sent and 5xx
+// answers: the operation may or may not have been applied, now or later.
+const (
+	OK Outcome = iota
+	Failed
+	Unknown
+)
+
+func (o Outcome) String() string {
+	return [...]string{"ok", "failed", "unknown"}[o]
+}
+
+// Op is one client operation and its outcome.
+type Op struct {
+	Kind   OpKind
+	App    string
+	ID     string
+	Node   int
+	TS     int64 // the lastDirtyTimestamp sent (0 when none)
+	Pad    int   // metadata padding length (OpRegisterBig)
+	Start  time.Time
+	End    time.Time
+	Result Outcome
+	Code   int
+	Err    string
+	// Exposed is set by the checker: the acknowledging node was killed (kill -9) before it can be
+	// assumed to have replicated the operation (see Config.CrashWindow).
+	Exposed bool
+}
+
+func (o *Op) String() string {
+	s := fmt.Sprintf("%s %s/%s at node%d", o.Kind, o.App, o.ID, o.Node)
+	if o.TS != 0 {
+		s += fmt.Sprintf(" ts=%d", o.TS)
+	}
+	if o.Pad != 0 {
+		s += fmt.Sprintf(" pad=%d", o.Pad)
+	}
+	s += fmt.Sprintf(" -> %s", o.Result)
+	if o.Code != 0 {
+		s += fmt.Sprintf(" %d", o.Code)
+	}
+	if o.Err != "" {
+		s += " (" + o.Err + ")"
+	}
+	if o.Exposed {
+		s += " [acceptor killed soon after]"
+	}
+	return s
+}
+
+func (o *Op) effective() bool {
+	switch o.Kind {
+	case OpRegister, OpRegisterBig, OpOutOfService, OpRemoveOverride, OpCancel, OpConflict:
+		return true
+	}
+	return false
+}
+
+// State is the part of an instance the checker compares.
+type State struct {
+	Present    bool
+	Status     string
+	Overridden string
+	LDT        int64  // lastDirtyTimestamp
+	V          string // metadata "v": the lastDirtyTimestamp of the registration that set it
+	Pad        int    // length of metadata "pad"
+	// Meta is the whole metadata map, canonically encoded (observed states only).
+	Meta string
+}
+
+func (s State) String() string {
+	if !s.Present {
+		return "absent"
+	}
+	return fmt.Sprintf("%s/%s ldt=%d v=%s pad=%d", s.Status, s.Overridden, s.LDT, s.V, s.Pad)
+}
+
+// matches compares the modelled fields (not Meta, which only the nodes' mutual comparison uses).
+func (s State) matches(o State) bool {
+	if s.Present != o.Present {
+		return false
+	}
+	return !s.Present || (s.Status == o.Status && s.Overridden == o.Overridden && s.LDT == o.LDT && s.V == o.V && s.Pad == o.Pad)
+}
+
+// same compares two observed states entirely.
+func (s State) same(o State) bool { return s.matches(o) && s.Meta == o.Meta }
+
+const (
+	statusUp  = "UP"
+	statusOOS = "OUT_OF_SERVICE"
+	statusUnk = "UNKNOWN"
+)
+
+// fold applies the operations in order to an absent instance, following herald's (Eureka's) rules
+// for a single writer:
+//   - register: present; lastDirtyTimestamp and metadata from the registration (the writer's
+//     timestamps only grow); the status is the override when there is one, else the status the
+//     node already had (UP or OUT_OF_SERVICE), else UP;
+//   - out-of-service (on a present instance not already OUT_OF_SERVICE): status and override
+//     OUT_OF_SERVICE; lastDirtyTimestamp adopted when sent and larger;
+//   - remove-override (when there is an override): status UP, no override; lastDirtyTimestamp
+//     adopted when sent and larger;
+//   - cancel: absent, override forgotten.
+func fold(ops []*Op) State {
+	var s State
+	for _, o := range ops {
+		switch o.Kind {
+		case OpRegister, OpRegisterBig, OpConflict:
+			if !s.Present {
+				s = State{Present: true, Status: statusUp, Overridden: statusUnk}
+			} else if s.Overridden == statusOOS {
+				s.Status = statusOOS
+			}
+			if o.TS > s.LDT {
+				s.LDT, s.V, s.Pad = o.TS, fmt.Sprint(o.TS), o.Pad
+			}
+		case OpOutOfService:
+			if s.Present && s.Status != statusOOS {
+				s.Status, s.Overridden = statusOOS, statusOOS
+				s.LDT = max(s.LDT, o.TS)
+			}
+		case OpRemoveOverride:
+			if s.Present && s.Overridden == statusOOS {
+				s.Status, s.Overridden = statusUp, statusUnk
+				s.LDT = max(s.LDT, o.TS)
+			}
+		case OpCancel:
+			s = State{}
+		}
+	}
+	return s
+}
+
+// maxVariants bounds the enumeration of which uncertain operations took effect.
+const maxUncertain = 10
+
+// allowed returns the states an instance may end in, given its operations: strict is the state
+// when every acknowledged operation took effect (and, for a trailing operation of unknown outcome,
+// either way); loose adds the states where acknowledged operations that were exposed to a kill -9
+// of their acceptor were lost. ok=false when there were too many uncertain operations to enumerate.
+func allowed(ops []*Op) (strict, loose []State, ok bool) {
+	var eff []*Op
+	for _, o := range ops {
+		if o.effective() && o.Result != Failed {
+			eff = append(eff, o)
+		}
+	}
+	var unc []int
+	for i, o := range eff {
+		if o.Result == Unknown || o.Exposed {
+			unc = append(unc, i)
+		}
+	}
+	if len(unc) > maxUncertain {
+		return nil, nil, false
+	}
+	seen := map[State]bool{}
+	for mask := 0; mask < 1<<len(unc); mask++ {
+		skip := map[int]bool{}
+		lossy := false
+		for b, i := range unc {
+			if mask&(1<<b) != 0 {
+				skip[i] = true
+				lossy = lossy || eff[i].Result == OK
+			}
+		}
+		var seq []*Op
+		for i, o := range eff {
+			if !skip[i] {
+				seq = append(seq, o)
+			}
+		}
+		s := fold(seq)
+		if !lossy {
+			strict = append(strict, s)
+		}
+		if !seen[s] {
+			seen[s] = true
+			loose = append(loose, s)
+		}
+	}
+	return strict, loose, true
+}
+
+// allowedConflict is the rule for the conflict app: present, status UP, and the registration with
+// the largest acknowledged, unexposed lastDirtyTimestamp wins, unless one with a larger timestamp
+// (acknowledged and exposed, or of unknown outcome) won. Exposed acknowledged registrations may be
+// lost, which only the loose set allows.
+func allowedConflict(ops []*Op) (strict, loose []State) {
+	var floor, looseFloor int64
+	for _, o := range ops {
+		if o.Result == OK && !o.Exposed {
+			floor = max(floor, o.TS)
+		}
+	}
+	looseFloor = floor
+	for _, o := range ops {
+		if o.Result == OK && o.Exposed && o.TS > floor {
+			floor = o.TS
+		}
+	}
+	for _, o := range ops {
+		if o.Result == Failed {
+			continue
+		}
+		s := State{Present: true, Status: statusUp, Overridden: statusUnk, LDT: o.TS, V: fmt.Sprint(o.TS)}
+		if o.TS >= floor {
+			strict = append(strict, s)
+		}
+		if o.TS >= looseFloor {
+			loose = append(loose, s)
+		}
+	}
+	if looseFloor == 0 { // nothing certain: it may be absent too
+		loose = append(loose, State{})
+	}
+	if floor == 0 {
+		strict = append(strict, State{})
+	}
+	return strict, loose
+}
+
+// History is every operation of a run, per instance ("APP/id"), in each writer's order.
+type History struct {
+	// T0 is when the run started: operations are shown with their start relative to it.
+	T0         time.Time
+	byInstance map[string][]*Op
+	order      []string
+}
+
+// NewHistory returns an empty history.
+func NewHistory() *History { return &History{byInstance: map[string][]*Op{}} }
+
+// Add records an operation (callers serialise).
+func (h *History) Add(o *Op) {
+	k := o.App + "/" + o.ID
+	if _, ok := h.byInstance[k]; !ok {
+		h.order = append(h.order, k)
+	}
+	h.byInstance[k] = append(h.byInstance[k], o)
+}
+
+// Interval is a span of time during which a fault was active.
+type Interval struct{ From, To time.Time }
+
+// Expose marks the acknowledged operations that a kill -9 of their acceptor may have lost: the
+// node was killed at k after acknowledging at a, and the time between a and k outside of fault
+// intervals (each extended by window) is shorter than window. Replication is asynchronous (as in
+// Eureka), so a node killed before it sent a write loses it.
+func (h *History) Expose(kills map[int][]time.Time, faults []Interval, window time.Duration) {
+	for _, ops := range h.byInstance {
+		for _, o := range ops {
+			if o.Result != OK || !o.effective() {
+				continue
+			}
+			for _, k := range kills[o.Node] {
+				if k.Before(o.End) {
+					continue
+				}
+				if healthy(o.End, k, faults, window) < window {
+					o.Exposed = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// healthy is the length of [a, b] outside every fault interval extended by window.
+func healthy(a, b time.Time, faults []Interval, window time.Duration) time.Duration {
+	var iv []Interval
+	for _, f := range faults {
+		from, to := f.From, f.To.Add(window)
+		if to.Before(a) || from.After(b) {
+			continue
+		}
+		if from.Before(a) {
+			from = a
+		}
+		if to.After(b) {
+			to = b
+		}
+		iv = append(iv, Interval{from, to})
+	}
+	sort.Slice(iv, func(i, j int) bool { return iv[i].From.Before(iv[j].From) })
+	covered := time.Duration(0)
+	var cur *Interval
+	for i := range iv {
+		if cur != nil && !iv[i].From.After(cur.To) {
+			if iv[i].To.After(cur.To) {
+				cur.To = iv[i].To
+			}
+			continue
+		}
+		if cur != nil {
+			covered += cur.To.Sub(cur.From)
+		}
+		c := iv[i]
+		cur = &c
+	}
+	if cur != nil {
+		covered += cur.To.Sub(cur.From)
+	}
+	return b.Sub(a) - covered
+}
+
+// Verdict is the checker's finding for one snapshot of the nodes' registries.
+type Verdict struct {
+	Instances int // instances with at least one operation
+	// Lost counts instances whose state, on some node, is allowed by no outcome of the history:
+	// an acknowledged effect is missing and was not superseded.
+	Lost int
+	// CrashLost counts instances whose state is explained only by losing acknowledged writes that
+	// a kill -9 of their acceptor may have destroyed before replicating them.
+	CrashLost int
+	// Diverged counts instances that the nodes do not hold identically.
+	Diverged int
+	// Unexpected counts instances present on a node but never written.
+	Unexpected int
+	Problems   []string
+}
+
+// OK reports whether the snapshot shows no loss, divergence or stray instance.
+func (v *Verdict) OK() bool { return v.Lost == 0 && v.Diverged == 0 && v.Unexpected == 0 }
+
+// maxProblems bounds the detail kept in a verdict.
+const maxProblems = 20
+
+func (v *Verdict) problem(format string, args ...any) {
+	if len(v.Problems) < maxProblems {
+		v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// Check compares the nodes' registries (one map "APP/id" -> state per node) with the history.
+func (h *History) Check(regs []map[string]State) *Verdict {
+	v := &Verdict{Instances: len(h.order)}
+	for i, r := range regs {
+		for k := range r {
+			if _, ok := h.byInstance[k]; !ok {
+				v.Unexpected++
+				v.problem("node%d holds %s, which no client wrote", i, k)
+			}
+		}
+	}
+	for _, k := range h.order {
+		ops := h.byInstance[k]
+		obs := make([]State, len(regs))
+		for i, r := range regs {
+			obs[i] = r[k] // the zero State is absent
+		}
+		diverged := false
+		for i := 1; i < len(obs); i++ {
+			if !obs[i].same(obs[0]) {
+				diverged = true
+			}
+		}
+		var strict, loose []State
+		if ops[0].Kind == OpConflict {
+			strict, loose = allowedConflict(ops)
+		} else {
+			var ok bool
+			if strict, loose, ok = allowed(ops); !ok {
+				if diverged {
+					v.Diverged++
+					v.problem("%s diverged: %s", k, h.describe(obs, ops))
+				}
+				continue
+			}
+		}
+		in := func(set []State) bool {
+			for _, o := range obs {
+				found := false
+				for _, s := range set {
+					found = found || s.matches(o)
+				}
+				if !found {
+					return false
+				}
+			}
+			return true
+		}
+		switch {
+		case in(strict):
+		case in(loose):
+			v.CrashLost++
+		default:
+			v.Lost++
+			v.problem("%s lost: allowed %v, %s", k, strict, h.describe(obs, ops))
+		}
+		if diverged {
+			v.Diverged++
+			v.problem("%s diverged: %s", k, h.describe(obs, ops))
+		}
+	}
+	return v
+}
+
+func (h *History) describe(obs []State, ops []*Op) string {
+	var b strings.Builder
+	for i, o := range obs {
+		fmt.Fprintf(&b, "node%d %v; ", i, o)
+	}
+	b.WriteString("history:")
+	for _, o := range ops {
+		fmt.Fprintf(&b, "\n\t\t%7.3fs %s +%dms", o.Start.Sub(h.T0).Seconds(), o, o.End.Sub(o.Start).Milliseconds())
+	}
+	return b.String()
+}
