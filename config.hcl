@@ -118,7 +118,9 @@ cluster {
   # This node's URL as it appears in peers, when neither the advertise URL nor host and port
   # match it (NAT, proxies).
   self_url = ""
-  # Optional peer discovery through DNS: A/AAAA records of name with port, or SRV records.
+  # Optional peer discovery through DNS: A/AAAA records of name with port, or SRV records. Peers
+  # found in DNS are reached over https when this node has a tls block, over http otherwise. On
+  # Kubernetes, a headless Service gives both (deploy/kubernetes/).
   dns {
     name    = ""
     srv     = false
@@ -170,6 +172,14 @@ replication {
   action_handlers = ["eureka"]
   # Most tasks in one batch (Eureka: 250, hard-coded).
   max_batch_size = 250
+  # Most bytes in one batch, as the http transport encodes it (envelope included). Eureka cuts by
+  # count only, so 250 large registrations make a batch its peers refuse with 413, and with it
+  # every other write it carries. It must stay below the peers' http.max_body_bytes; the default is
+  # 1 MiB less 64 KiB. It is also the largest registration a node admits: a client registration
+  # whose replication item is larger is refused with 413 rather than acknowledged and never
+  # delivered. Should a peer still refuse a batch (a smaller limit there, an item it rejects), the
+  # batch is sent again in halves until only the refused task is dropped and counted.
+  max_batch_bytes = 983040
   # Longest a task waits to be batched. Eureka's 500 ms puts half a second under every
   # propagation. herald cuts a batch only when a worker is free, so under load tasks queue and
   # batches grow anyway; a short delay keeps propagation in milliseconds at light load.
@@ -183,6 +193,13 @@ replication {
   # Most tasks pending per peer; past it the oldest is dropped and counted
   # [maxElementsInPeerReplicationPool].
   max_buffer_size = 10000
+  # Most bytes pending per peer, each task counted at its encoded size; past it the oldest tasks
+  # are dropped and counted as overflow, as past max_buffer_size. A count alone does not bound
+  # memory: 10000 registrations of 500 KB are 5 GB. 64 MiB holds 10000 tasks of ordinary size
+  # (heartbeats and status changes are ~150 bytes, registrations ~1-2 KB). A peer that is down
+  # costs at most this, plus workers × max_batch_bytes being sent; anti-entropy repairs what it
+  # missed when it is back. Must be at least max_batch_bytes.
+  max_buffer_bytes = 67108864
   # Concurrent senders per peer [maxThreadsForPeerReplication].
   workers = 20
   # Pause for this peer after a 503 or a read timeout (Eureka: 1000 ms), and after a connection

@@ -121,6 +121,8 @@ func replicationConfig(cfg *config.Config) replication.Config {
 		MaxBatchSize:             r.MaxBatchSize,
 		BatchingDelay:            r.BatchingDelay,
 		MaxBufferSize:            r.MaxBufferSize,
+		MaxBatchBytes:            r.MaxBatchBytes,
+		MaxBufferBytes:           r.MaxBufferBytes,
 		Workers:                  r.Workers,
 		CongestionRetryDelay:     r.CongestionRetryDelay,
 		NetworkFailureRetryDelay: r.NetworkFailureRetryDelay,

@@ -25,7 +25,7 @@ var (
 	fcWriters  = flag.Int("faultcheck.writers", 6, "client goroutines")
 	fcFaults   = flag.String("faultcheck.faults", "all", "fault kinds, comma-separated: kill,restart,pause,partition,link,slow")
 	fcRoam     = flag.Float64("faultcheck.roam", 0, "fraction of a writer's operations sent to a random node instead of its home node")
-	fcMaxRSS   = flag.Int64("faultcheck.maxrss", 512, "bound on every node's resident memory, MiB")
+	fcMaxRSS   = flag.Int64("faultcheck.maxrss", 256, "bound on every node's resident memory, MiB")
 	fcSettle   = flag.Duration("faultcheck.settle", 40*time.Second, "bound on the wait for convergence after healing")
 	fcRuns     = flag.Int("faultcheck.runs", 1, "schedules to run, with seeds seed, seed+1, ...")
 	fcEnv      = flag.String("faultcheck.env", "", "extra environment for every node, comma-separated HERALD_KEY=value")

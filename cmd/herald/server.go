@@ -201,6 +201,10 @@ func nodeConfig(cfg *config.Config) node.Config {
 	}
 	cc.DNS = cluster.DNSConfig{Name: cfg.Cluster.DNS.Name, SRV: cfg.Cluster.DNS.SRV, Port: cfg.Cluster.DNS.Port,
 		Refresh: cfg.Cluster.DNS.Refresh}
+	if cfg.TLS.Enabled() {
+		// A node with TLS serves nothing else, and neither do the peers DNS finds: dial them over https.
+		cc.DNS.Scheme = "https"
+	}
 	cc.PeerUpdateInterval = cfg.Cluster.PeerUpdateInterval
 	cc.Sync.Retries = cfg.Cluster.StartupSync.Retries
 	cc.Sync.RetryWait = cfg.Cluster.StartupSync.RetryWait
@@ -254,6 +258,12 @@ func startNodeWith(ctx context.Context, cfg *config.Config, logger hclog.Logger,
 	if ncfg.Trust, err = nodeTrust(cfg, ncfg.Name); err != nil {
 		cleanup()
 		return nil, err
+	}
+	if cfg.Cluster.InsecurePeers && (len(cfg.Cluster.Peers) > 0 || cfg.Cluster.DNS.Name != "") {
+		const msg = "cluster.insecure_peers is set: peers are not authenticated, so anyone who can reach this node " +
+			"can replicate writes to it as a peer (cancel, re-register or take out of service any instance)"
+		logger.Warn(msg)
+		ncfg.Warnings = append(ncfg.Warnings, msg)
 	}
 	if mutate != nil {
 		mutate(&ncfg)

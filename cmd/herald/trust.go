@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/heraldhq/herald/core/clientauth"
 	"github.com/heraldhq/herald/core/config"
 	"github.com/heraldhq/herald/core/node"
 	"github.com/heraldhq/herald/sdk/peerauth"
@@ -42,6 +43,15 @@ func nodeTrust(cfg *config.Config, name string) (node.Trust, error) {
 	}
 	if t.Auth, err = pa.Authenticator(cfg.HTTP.MaxBodyBytes); err != nil {
 		return node.Trust{}, fmt.Errorf("cluster.peer_auth: %w", err)
+	}
+	creds, anon, err := cfg.ClientCredentials()
+	if err != nil {
+		return node.Trust{}, err
+	}
+	if len(creds) > 0 || anon != clientauth.Admin {
+		if t.Clients, err = clientauth.New(creds, anon); err != nil {
+			return node.Trust{}, err
+		}
 	}
 	for _, e := range cfg.Cluster.PeerAuth.EurekaPeers {
 		p, err := config.ParsePrefix(e)

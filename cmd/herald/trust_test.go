@@ -86,7 +86,7 @@ func untouched(t *testing.T, c *e2e.Client, ts int64, nodes ...*e2e.Node) {
 	t.Helper()
 	for _, n := range nodes {
 		base := aeExchanges(t, c, n)
-		eventually(t, "two anti-entropy rounds on "+n.Name, func() error {
+		e2e.Eventually(t, time.Minute, func() error { // two anti-entropy rounds on n
 			if v := aeExchanges(t, c, n); v < base+2*float64(len(nodes)-1) {
 				return fmt.Errorf("%v exchanges since", v-base)
 			}

@@ -192,8 +192,9 @@ func TestAntiEntropyNoResurrection(t *testing.T) {
 }
 
 // TestAntiEntropyTie checks that two copies with the same lastDirtyTimestamp and different content
-// (a status override that never reached the other node) converge on both nodes to the copy with the
-// larger content hash, override map included, and that later rounds change nothing (no flapping).
+// converge on both nodes, override map included: a status override that never reached the other
+// node wins over its absence, a metadata update is decided by the content hash, and later rounds
+// change nothing (no flapping).
 func TestAntiEntropyTie(t *testing.T) {
 	for _, oosOn := range []int{0, 1} {
 		t.Run(fmt.Sprintf("override on node %d", oosOn), func(t *testing.T) {
@@ -223,8 +224,16 @@ func TestAntiEntropyTie(t *testing.T) {
 			}
 			a, _ := nodes[0].reg.Instance("APP", "i1")
 			b, _ := nodes[1].reg.Instance("APP", "i1")
-			if a.Status != b.Status || a.OverriddenStatus != b.OverriddenStatus {
-				t.Fatalf("i1: %s/%s vs %s/%s", a.Status, a.OverriddenStatus, b.Status, b.OverriddenStatus)
+			// A copy with an override wins a tie over one without: the OUT_OF_SERVICE is repaired.
+			for _, got := range []*registry.Instance{a, b} {
+				if got.Status != registry.StatusOutOfService || got.OverriddenStatus != registry.StatusOutOfService {
+					t.Fatalf("i1: %s/%s and %s/%s, want OUT_OF_SERVICE on both", a.Status, a.OverriddenStatus, b.Status, b.OverriddenStatus)
+				}
+			}
+			a2, _ := nodes[0].reg.Instance("APP", "i2")
+			b2, _ := nodes[1].reg.Instance("APP", "i2")
+			if a2.Metadata["k"] != b2.Metadata["k"] {
+				t.Fatalf("i2 metadata differs: %v vs %v", a2.Metadata, b2.Metadata)
 			}
 			// The override map follows the copy kept, so heartbeats keep the two nodes equal.
 			for _, n := range nodes {

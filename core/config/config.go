@@ -16,6 +16,7 @@ type Config struct {
 	Replication   ReplicationConfig `koanf:"replication"`
 	Telemetry     TelemetryConfig   `koanf:"telemetry"`
 	TLS           TLSConfig         `koanf:"tls"`
+	ClientAuth    ClientAuthConfig  `koanf:"client_auth"`
 	// PluginDir is searched for plugin binaries named herald-KIND-NAME.
 	PluginDir string `koanf:"plugin_dir"`
 	// Plugins are the `plugin "KIND" "NAME" {}` blocks: kind -> name -> block.
@@ -112,6 +113,29 @@ type PeerAuthConfig struct {
 	EurekaPeers []string `koanf:"eureka_peers"`
 }
 
+// ClientAuthConfig is the `client_auth` block: credentials for Eureka clients.
+type ClientAuthConfig struct {
+	// Anonymous is the role of callers without credentials: "admin" (Eureka's way: anyone may do
+	// anything), "read" or "none". Empty: "admin" without credentials, "none" with some.
+	Anonymous string `koanf:"anonymous"`
+	// Credentials are the `credential "NAME" {}` blocks.
+	Credentials map[string]CredentialConfig `koanf:"credential"`
+}
+
+// CredentialConfig is one `credential "NAME" {}` block of client_auth.
+type CredentialConfig struct {
+	// Password (or PasswordFile) is checked for HTTP Basic with NAME as the user name.
+	Password     string `koanf:"password"`
+	PasswordFile string `koanf:"password_file"`
+	// Token (or TokenFile) is checked for "Authorization: Bearer".
+	Token     string `koanf:"token"`
+	TokenFile string `koanf:"token_file"`
+	// Role is read, register or admin.
+	Role string `koanf:"role"`
+	// Apps restricts a register role to these application-name patterns ("ORDERS", "PAY-*").
+	Apps []string `koanf:"apps"`
+}
+
 // TLSConfig is the `tls` block: TLS for the node's whole HTTP surface and for its calls to peers.
 type TLSConfig struct {
 	CertFile   string `koanf:"cert_file"`
@@ -154,6 +178,8 @@ type ReplicationConfig struct {
 	MaxBatchSize             int                   `koanf:"max_batch_size"`
 	BatchingDelay            time.Duration         `koanf:"batching_delay"`
 	MaxBufferSize            int                   `koanf:"max_buffer_size"`
+	MaxBatchBytes            int64                 `koanf:"max_batch_bytes"`  // also the largest registration admitted
+	MaxBufferBytes           int64                 `koanf:"max_buffer_bytes"` // pending bytes per peer
 	Workers                  int                   `koanf:"workers"`
 	CongestionRetryDelay     time.Duration         `koanf:"congestion_retry_delay"`
 	NetworkFailureRetryDelay time.Duration         `koanf:"network_failure_retry_delay"`
@@ -241,6 +267,7 @@ func Default() *Config {
 		Replication: ReplicationConfig{
 			Transport: "http", FlushPolicy: "size-or-age", ActionHandlers: []string{"eureka"}, MaxBatchSize: 250, BatchingDelay: time.Millisecond,
 			MaxBufferSize: 10000, Workers: 20, CongestionRetryDelay: time.Second,
+			MaxBatchBytes: 1<<20 - 64<<10, MaxBufferBytes: 64 << 20,
 			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
 			MaxTimeForReplication: 30 * time.Second, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second,
 		},

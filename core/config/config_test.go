@@ -36,6 +36,7 @@ node {
 cluster {
   peers = ["http://127.0.0.1:8761/eureka/", "http://127.0.0.1:8762/eureka/"]
   startup_sync { retries = 0 }
+  insecure_peers = true
 }
 replication {
   batching_delay = "2ms"
@@ -82,7 +83,7 @@ telemetry {
 	if c.Telemetry.Tracing.Headers["x-token"] != "abc" {
 		t.Fatal("headers")
 	}
-	if pos := c.PosOf("plugin", "transport", "grpc", "config", "listen"); pos.Line != 20 || pos.File != "t.hcl" {
+	if pos := c.PosOf("plugin", "transport", "grpc", "config", "listen"); pos.Line != 21 || pos.File != "t.hcl" {
 		t.Fatalf("position of a plugin config key: %v", pos)
 	}
 }
@@ -105,6 +106,12 @@ func TestErrorsNamePositionAndKey(t *testing.T) {
 		{"syntax error", "node {\n  port = \n}\n", []string{"t.hcl:2"}},
 		{"plugin kind", "plugin \"router\" \"x\" {}\n", []string{`t.hcl:1,1: plugin.router: unknown plugin kind "router"`}},
 		{"checksum", "plugin \"transport\" \"x\" {\n  command = \"x\"\n  sha256 = \"abc\"\n}\n", []string{"t.hcl:3,3: plugin.transport.x.sha256: must be 64 hex digits"}},
+		{"batch bytes over the body limit", "http {\n  max_body_bytes = 65536\n}\nreplication {\n  max_batch_bytes = 65536\n}\n",
+			[]string{"t.hcl:5,3: replication.max_batch_bytes: must be less than http.max_body_bytes (65536 >= 65536)"}},
+		{"default batch bytes over a lowered body limit", "http {\n  max_body_bytes = 65536\n}\n",
+			[]string{"replication.max_batch_bytes: must be less than http.max_body_bytes (983040 >= 65536)"}},
+		{"buffer bytes below a batch", "replication {\n  max_buffer_bytes = 10000\n}\n",
+			[]string{"t.hcl:2,3: replication.max_buffer_bytes: must be at least replication.max_batch_bytes (10000 < 983040)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,7 +135,8 @@ func TestErrorsNamePositionAndKey(t *testing.T) {
 func TestEnvAndOverridePrecedence(t *testing.T) {
 	src := []byte("node {\n  port = 8762\n}\nreplication {\n  workers = 4\n}\n")
 	env := []string{"HERALD_NODE__PORT=8763", "HERALD_REPLICATION__MAX_BATCH_SIZE=500", "PATH=/bin",
-		"HERALD_CLUSTER__PEERS=http://a:1/eureka/, http://b:2/eureka/", "HERALD_REGISTRY__SELF_PRESERVATION=false"}
+		"HERALD_CLUSTER__PEERS=http://a:1/eureka/, http://b:2/eureka/", "HERALD_REGISTRY__SELF_PRESERVATION=false",
+		"HERALD_CLUSTER__PEER_AUTH__SECRET=0123456789abcdef0123456789abcdef"}
 	c, err := Parse("t.hcl", src, env, []string{"node.port=9000", "registry.eviction_interval=5s"})
 	if err != nil {
 		t.Fatal(err)
@@ -188,4 +196,57 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error does not name the file: %v", err)
 		}
 	})
+}
+
+// A node with peers must be able to authenticate them, and the trust settings are checked with
+// their position.
+func TestTrustValidation(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("# current, then the previous one\n"+strings.Repeat("n", 32)+"\n"+strings.Repeat("o", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shortFile := filepath.Join(dir, "short")
+	if err := os.WriteFile(shortFile, []byte("tooshort\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	peers := `peers = ["http://a:8761/eureka/"]`
+	cases := []struct {
+		name, src string
+		want      []string // empty: valid
+	}{
+		{"peers without authentication", "cluster {\n  " + peers + "\n}\n", []string{"t.hcl:1,1: cluster.peer_auth", "insecure_peers"}},
+		{"peers with insecure_peers", "cluster {\n  " + peers + "\n  insecure_peers = true\n}\n", nil},
+		{"dns peers without authentication", "cluster {\n  dns { name = \"herald.svc\" }\n}\n", []string{"cluster.peer_auth"}},
+		{"secret too short", "cluster {\n  " + peers + "\n  peer_auth { secret = \"abc\" }\n}\n", []string{"t.hcl:3,15: cluster.peer_auth.secret", "at least 32"}},
+		{"secret file with a rotation", "cluster {\n  " + peers + "\n  peer_auth { secret_file = \"" + secretFile + "\" }\n}\n", nil},
+		{"secret file with a short secret", "cluster {\n  " + peers + "\n  peer_auth { secret_file = \"" + shortFile + "\" }\n}\n", []string{"cluster.peer_auth.secret_file", "line 1"}},
+		{"secret and secret file", "cluster {\n  " + peers + "\n  peer_auth {\n    secret = \"" + strings.Repeat("s", 32) + "\"\n    secret_file = \"" + secretFile + "\"\n  }\n}\n", []string{"not both"}},
+		{"mtls without tls", "cluster {\n  " + peers + "\n  peer_auth { mtls = true }\n}\n", []string{"cluster.peer_auth.mtls", "tls"}},
+		{"tls with a missing file", "tls {\n  cert_file = \"/nonexistent/c.pem\"\n  key_file = \"/nonexistent/k.pem\"\n}\n", []string{"t.hcl:2,3: tls.cert_file", "cannot read"}},
+		{"tls with a bad minimum version", "tls {\n  min_version = \"1.0\"\n}\n", []string{"tls.min_version"}},
+		{"eureka peers that are not addresses", "cluster {\n  " + peers + "\n  peer_auth {\n    secret = \"" + strings.Repeat("s", 32) + "\"\n    eureka_peers = [\"not-an-ip\"]\n  }\n}\n", []string{"eureka_peers", "not-an-ip"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("t.hcl", []byte(c.src), nil, nil)
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s, err := cfg.PeerSecrets(); c.name == "secret file with a rotation" && (err != nil || len(s) != 2 || s[0] != strings.Repeat("n", 32)) {
+					t.Fatalf("secrets %q, %v", s, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q\nwant %q", err, w)
+				}
+			}
+		})
+	}
 }

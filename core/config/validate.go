@@ -1,14 +1,17 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/heraldhq/herald/core/clientauth"
 	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
@@ -94,6 +97,19 @@ func (c *Config) Validate() error {
 	between("replication.workers", rp.Workers, 1, 1000)
 	if rp.MaxBatchSize > rp.MaxBufferSize {
 		bad("replication.max_batch_size", "must not exceed replication.max_buffer_size (%d > %d)", rp.MaxBatchSize, rp.MaxBufferSize)
+	}
+	// Every batch, and the largest registration the node admits (max_batch_bytes, checked on each
+	// one), must fit in what peers with the same http block accept; and in the pending buffer.
+	switch {
+	case rp.MaxBatchBytes < 4096:
+		bad("replication.max_batch_bytes", "must be at least 4096, room for one registration (got %d)", rp.MaxBatchBytes)
+	case rp.MaxBatchBytes >= c.HTTP.MaxBodyBytes:
+		bad("replication.max_batch_bytes", "must be less than http.max_body_bytes (%d >= %d): peers with the same limit "+
+			"would refuse a full batch, and a registration this node admits, with 413", rp.MaxBatchBytes, c.HTTP.MaxBodyBytes)
+	}
+	if rp.MaxBufferBytes < rp.MaxBatchBytes {
+		bad("replication.max_buffer_bytes", "must be at least replication.max_batch_bytes (%d < %d), so that the largest "+
+			"registration fits in the buffer", rp.MaxBufferBytes, rp.MaxBatchBytes)
 	}
 	if rp.Transport == "" {
 		bad("replication.transport", "must name a transport plugin")
@@ -213,6 +229,14 @@ func (c *Config) validateTrust(bad func(key, format string, a ...any)) {
 			bad("cluster.peer_auth.eureka_peers", "%v", err)
 		}
 	}
+	if _, _, err := c.ClientCredentials(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			bad(ce.Key, "%s", ce.Msg)
+		} else {
+			bad("client_auth", "%v", err)
+		}
+	}
 	hasPeers := len(c.Cluster.Peers) > 0 || c.Cluster.DNS.Name != ""
 	if hasPeers && !c.PeerAuthEnabled() && !c.Cluster.InsecurePeers {
 		bad("cluster.peer_auth", "this node has peers but no peer authentication: anyone who reaches its port could "+
@@ -270,4 +294,64 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// ClientCredentials returns the client_auth credentials, secrets read from their files, and the
+// role of anonymous callers.
+func (c *Config) ClientCredentials() ([]clientauth.Credential, clientauth.Role, error) {
+	ca := c.ClientAuth
+	anon := clientauth.Admin
+	if len(ca.Credentials) > 0 {
+		anon = clientauth.None
+	}
+	if ca.Anonymous != "" {
+		r, err := clientauth.ParseRole(ca.Anonymous)
+		if err != nil {
+			return nil, 0, &Error{Key: "client_auth.anonymous", Msg: err.Error()}
+		}
+		anon = r
+	}
+	var out []clientauth.Credential
+	for name, cc := range ca.Credentials {
+		key := "client_auth.credential." + name
+		role, err := clientauth.ParseRole(cc.Role)
+		if err != nil || role == clientauth.None {
+			return nil, 0, &Error{Key: key + ".role", Msg: fmt.Sprintf("want read, register or admin (got %q)", cc.Role)}
+		}
+		cred := clientauth.Credential{Name: name, Role: role, Apps: cc.Apps}
+		if cred.Password, err = secretOf(cc.Password, cc.PasswordFile); err != nil {
+			return nil, 0, &Error{Key: key + ".password_file", Msg: err.Error()}
+		}
+		if cred.Token, err = secretOf(cc.Token, cc.TokenFile); err != nil {
+			return nil, 0, &Error{Key: key + ".token_file", Msg: err.Error()}
+		}
+		if cred.Password == "" && cred.Token == "" {
+			return nil, 0, &Error{Key: key, Msg: "needs a password, password_file, token or token_file"}
+		}
+		out = append(out, cred)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if _, err := clientauth.New(out, anon); err != nil {
+		return nil, 0, &Error{Key: "client_auth", Msg: err.Error()}
+	}
+	return out, anon, nil
+}
+
+// secretOf returns an inline secret, or the first line of a file.
+func secretOf(inline, file string) (string, error) {
+	if inline != "" && file != "" {
+		return "", errors.New("set the value or its file, not both")
+	}
+	if file == "" {
+		return inline, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return line, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
+	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
 )
 
@@ -44,7 +45,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 		parseError(w, codec.JSON)
 		return
 	}
-	results, err := h.batch.ApplyBatch(r.Context(), items)
+	results, err := h.applyBatch(r, items)
 	if err != nil {
 		// Nothing is lost: the sender treats 503 as congestion and sends the batch again.
 		h.log.Warn("inbound batch refused for now", "items", len(items), "error", err)
@@ -59,4 +60,50 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	out := eurekawire.AppendReplicationListResponse(make([]byte, 0, 32+24*len(results)), results)
 	writeEncoded(w, r, http.StatusOK, contentJSON, out)
+}
+
+// applyBatch hands the items to the receiver, except those whose lastDirtyTimestamp lies further
+// ahead than the clock skew allows: each of those is answered 400 on its own (a peer's clock
+// gone wrong must not give a record a timestamp no later real write can beat).
+func (h *Handler) applyBatch(r *http.Request, items []sdk.Item) ([]sdk.ItemResult, error) {
+	var refused map[int]string
+	for i := range items {
+		if err := h.tooFarAhead(items[i].LastDirtyTimestamp); err != nil {
+			if refused == nil {
+				refused = map[int]string{}
+			}
+			refused[i] = err.Error()
+			h.log.Warn("replicated item refused", "app", items[i].App, "id", items[i].ID, "action", items[i].Action, "error", err)
+		}
+	}
+	if refused == nil {
+		return h.batch.ApplyBatch(r.Context(), items)
+	}
+	keep := make([]sdk.Item, 0, len(items)-len(refused))
+	for i := range items {
+		if _, bad := refused[i]; !bad {
+			keep = append(keep, items[i])
+		}
+	}
+	var applied []sdk.ItemResult
+	if len(keep) > 0 {
+		var err error
+		if applied, err = h.batch.ApplyBatch(r.Context(), keep); err != nil {
+			return nil, err
+		}
+		if len(applied) != len(keep) {
+			return applied, nil // reported by the caller
+		}
+	}
+	out := make([]sdk.ItemResult, len(items))
+	j := 0
+	for i := range items {
+		if msg, bad := refused[i]; bad {
+			out[i] = sdk.ItemResult{StatusCode: http.StatusBadRequest, Entity: []byte(msg)}
+			continue
+		}
+		out[i] = applied[j]
+		j++
+	}
+	return out, nil
 }

@@ -92,25 +92,28 @@ type Options struct {
 	// MaxClockSkew refuses a lastDirtyTimestamp further than this in the future, from clients
 	// (400) and peers. Zero: no bound.
 	MaxClockSkew time.Duration
+	// Warnings are shown at the top of the dashboard (an insecure configuration, say).
+	Warnings []string
 }
 
 // Handler serves the Eureka REST API. It is an http.Handler; create it with NewHandler and run
 // Start so the response cache is refreshed and swept.
 type Handler struct {
-	reg     *registry.Registry
-	log     hclog.Logger
-	clock   registry.Clock
-	maxBody int64
-	gate    func() bool
-	batch   BatchReceiver
-	accept  func(ctx context.Context, inst *registry.Instance) error
-	acceptI func(ctx context.Context, it sdk.Item) error
-	isPeer  func(*http.Request) bool
-	skew    time.Duration
-	peers   func() []PeerStatus
-	cache   *responseCache
-	started time.Time
-	dash    *template.Template
+	reg      *registry.Registry
+	log      hclog.Logger
+	clock    registry.Clock
+	maxBody  int64
+	gate     func() bool
+	batch    BatchReceiver
+	accept   func(ctx context.Context, inst *registry.Instance) error
+	acceptI  func(ctx context.Context, it sdk.Item) error
+	isPeer   func(*http.Request) bool
+	skew     time.Duration
+	peers    func() []PeerStatus
+	warnings []string
+	cache    *responseCache
+	started  time.Time
+	dash     *template.Template
 
 	mu      sync.Mutex
 	stopBg  context.CancelFunc
@@ -125,17 +128,18 @@ func NewHandler(opts Options) *Handler {
 		panic("eureka: Options.Registry is nil")
 	}
 	h := &Handler{
-		reg:     opts.Registry,
-		log:     opts.Logger,
-		clock:   opts.Clock,
-		maxBody: opts.MaxBodyBytes,
-		gate:    opts.ReadGate,
-		batch:   opts.Batch,
-		accept:  opts.Accept,
-		acceptI: opts.AcceptItem,
-		isPeer:  opts.IsPeer,
-		skew:    opts.MaxClockSkew,
-		peers:   opts.Peers,
+		reg:      opts.Registry,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		maxBody:  opts.MaxBodyBytes,
+		gate:     opts.ReadGate,
+		batch:    opts.Batch,
+		accept:   opts.Accept,
+		acceptI:  opts.AcceptItem,
+		isPeer:   opts.IsPeer,
+		skew:     opts.MaxClockSkew,
+		warnings: opts.Warnings,
+		peers:    opts.Peers,
 	}
 	if h.log == nil {
 		h.log = hclog.NewNullLogger()

@@ -177,6 +177,7 @@ func (h *Handler) serveOverrides(w http.ResponseWriter, r *http.Request) {
 type dashboardData struct {
 	Status    statusInfo
 	Banner    string
+	Warnings  []string
 	Emergency bool
 	Apps      []dashboardApp
 	Now       string
@@ -193,6 +194,7 @@ type dashboardApp struct {
 func (h *Handler) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	d := dashboardData{Status: h.statusInfo(), Now: h.clock.Now().UTC().Format(time.RFC3339)}
 	d.Banner = d.Status.SelfPreservation.Message
+	d.Warnings = h.warnings
 	d.Emergency = d.Status.SelfPreservation.Active
 	if apps := h.reg.Applications(); apps != nil {
 		for _, a := range apps.Applications {
@@ -239,6 +241,7 @@ th{background:#f0f0f0}
 <body>
 <h1>herald</h1>
 {{if .Banner}}<p class="banner">{{.Banner}}</p>{{end}}
+{{range .Warnings}}<p class="banner">WARNING: {{.}}</p>{{end}}
 <h2>General</h2>
 <table>
 <tr><th>Time (UTC)</th><td>{{.Now}}</td></tr>

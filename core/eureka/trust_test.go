@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,3 +109,25 @@ func TestTimestampsTooFarAheadAreRefused(t *testing.T) {
 	wantCode(t, "status change ten years ahead", r, http.StatusBadRequest)
 }
 
+
+// A peer's item from too far ahead is refused on its own; the rest of its batch applies.
+func TestBatchItemsTooFarAheadAreRefusedAlone(t *testing.T) {
+	n := newNode(t, nodeConfig{base: "/eureka/v2", opts: func(o *eureka.Options) { o.MaxClockSkew = time.Minute }})
+	n.register(t, "ORDERS", inst("ORDERS", "o-1", "10.0.0.1", "UP", 1000))
+	n.register(t, "ORDERS", inst("ORDERS", "o-2", "10.0.0.2", "UP", 1000))
+	future := strconv.FormatInt(time.Now().Add(24*time.Hour).UnixMilli(), 10)
+	body := `{"replicationList":[` +
+		`{"appName":"ORDERS","id":"o-1","action":"StatusUpdate","status":"OUT_OF_SERVICE","overriddenStatus":"OUT_OF_SERVICE","lastDirtyTimestamp":` + future + `},` +
+		`{"appName":"ORDERS","id":"o-2","action":"Cancel"}]}`
+	r := n.do(t, "POST", "/peerreplication/batch", body, "Content-Type", "application/json")
+	wantCode(t, "batch", r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"statusCode":400`) || !strings.Contains(string(r.body), `"statusCode":200`) {
+		t.Fatalf("answers %s, want 400 then 200", r.body)
+	}
+	if got, _ := n.reg.Instance("ORDERS", "o-1"); got.Status != registry.StatusUp {
+		t.Fatalf("an item from the future applied: %s", got.Status)
+	}
+	if _, ok := n.reg.Instance("ORDERS", "o-2"); ok {
+		t.Fatal("the other item of the batch was not applied")
+	}
+}

@@ -104,6 +104,7 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 
 var (
 	descDepth     = prometheus.NewDesc("herald_replication_queue_depth", "Tasks or batches waiting in each stage of a peer's pipeline (acceptor, pending, batch), and batches in flight.", []string{"peer", "stage"}, nil)
+	descQBytes    = prometheus.NewDesc("herald_replication_queue_bytes", "Encoded bytes of the tasks in the acceptor queue, in the pending stage (bounded by replication.max_buffer_bytes) and in batches in flight, per peer.", []string{"peer", "stage"}, nil)
 	descAccepted  = prometheus.NewDesc("herald_replication_tasks_accepted_total", "Tasks accepted for a peer.", []string{"peer"}, nil)
 	descResults   = prometheus.NewDesc("herald_replication_batches_total", "Batch sends by result class (success, congestion, transient, permanent).", []string{"peer", "result"}, nil)
 	descDropped   = prometheus.NewDesc("herald_replication_tasks_dropped_total", "Tasks dropped without an acknowledgement, by reason (superseded, expired, overflow, permanent).", []string{"peer", "reason"}, nil)
@@ -119,7 +120,7 @@ type replicationCollector struct {
 }
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descAccepted, descResults, descDropped, descItemsSent,
+	for _, d := range []*prometheus.Desc{descDepth, descQBytes, descAccepted, descResults, descDropped, descItemsSent,
 		descRetries, descItemFail, descBatchSize, descLatency} {
 		ch <- d
 	}
@@ -138,6 +139,9 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descDepth, s.PendingDepth, "pending")
 		g(descDepth, s.BatchQueueDepth, "batch")
 		g(descDepth, s.InFlight, "in_flight")
+		g(descQBytes, s.AcceptorBytes, "acceptor")
+		g(descQBytes, s.PendingBytes, "pending")
+		g(descQBytes, s.InFlightBytes, "in_flight")
 		cnt(descAccepted, s.Accepted)
 		cnt(descResults, s.Success, "success")
 		cnt(descResults, s.Congestion, "congestion")

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/core/actions"
+	"github.com/heraldhq/herald/core/clientauth"
 	"github.com/heraldhq/herald/core/cluster"
 	"github.com/heraldhq/herald/core/eureka"
 	"github.com/heraldhq/herald/core/registry"
@@ -58,6 +59,8 @@ type Config struct {
 	// MaxClockSkew bounds how far in the future a client's or peer's lastDirtyTimestamp may be
 	// (0: unbounded).
 	MaxClockSkew time.Duration
+	// Warnings are shown on the dashboard (an insecure configuration, say).
+	Warnings []string
 }
 
 // Trust is how a node proves itself to peers and tells peers from clients.
@@ -72,6 +75,8 @@ type Trust struct {
 	// Signer signs the node's own calls to peers (startup sync, anti-entropy) with the cluster
 	// secret. Nil: they are not signed.
 	Signer *peerauth.Signer
+	// Clients, when set, authenticates and authorises client requests (peers pass).
+	Clients *clientauth.Authorizer
 }
 
 // PeerClient returns an HTTP client for calls to peers: TLS with the node's certificate when the
@@ -201,7 +206,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		setter = n.repl
 	}
 	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster")),
-		cluster.WithHTTPClient(cfg.Trust.PeerClient(cluster.DefaultTransport()))); err != nil {
+		cluster.WithHTTPClient(cfg.Trust.PeerClient(cluster.DefaultTransport())),
+		cluster.WithInstanceValidator(skewCheck(cfg.MaxClockSkew))); err != nil {
 		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
 	}
 
@@ -255,6 +261,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		Peers:        n.peerStatus,
 		IsPeer:       isPeer,
 		MaxClockSkew: cfg.MaxClockSkew,
+		Warnings:     cfg.Warnings,
 	})
 
 	mux := http.NewServeMux()
@@ -267,11 +274,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	mux.Handle(ReadyPath, health)
 	mux.Handle("/", n.api)
 	var handler http.Handler = mux
+	if cfg.Trust.Clients != nil {
+		handler = cfg.Trust.Clients.Middleware(handler)
+	}
 	if cfg.Trust.Auth != nil {
 		if cfg.Trust.Auth.MaxBody == 0 {
 			cfg.Trust.Auth.MaxBody = cfg.MaxBodyBytes
 		}
-		handler = cfg.Trust.Auth.Middleware(mux)
+		handler = cfg.Trust.Auth.Middleware(handler)
 	}
 	n.srv = &http.Server{
 		Handler:           n.instrument(handler),
@@ -413,4 +423,19 @@ func (n *Node) peerStatus() []eureka.PeerStatus {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// skewCheck refuses an instance copied from a peer (startup sync, anti-entropy) whose
+// lastDirtyTimestamp lies further ahead than max, as the API refuses it in replicated writes; the
+// registry checks the rest (registry.ValidateInstance). Zero max accepts any.
+func skewCheck(max time.Duration) func(*registry.Instance) error {
+	return func(inst *registry.Instance) error {
+		if max <= 0 || inst.LastDirtyTimestamp <= 0 {
+			return nil
+		}
+		if limit := time.Now().Add(max).UnixMilli(); inst.LastDirtyTimestamp > limit {
+			return fmt.Errorf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", inst.LastDirtyTimestamp, max)
+		}
+		return nil
+	}
 }

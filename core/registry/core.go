@@ -284,6 +284,10 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
 	if id == "" || c.App == "" {
 		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, c.App, id)
 	}
+	// A peer's copy is checked like any replicated write: a bad one must not spread.
+	if err := ValidateInstance(c); err != nil {
+		return false, err
+	}
 	if c.Status == "" {
 		c.Status = StatusUp
 	}

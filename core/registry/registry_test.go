@@ -738,8 +738,8 @@ func TestAdopt(t *testing.T) {
 	mustRegister(t, r, inst("A", "1", StatusUp, 100), FromClient)
 	local := get(t, r, "A", "1")
 
-	// A peer copy with the same lastDirtyTimestamp that wins the tie: an OUT_OF_SERVICE override
-	// plus a metadata value chosen so that its hash is the larger.
+	// A peer copy with the same lastDirtyTimestamp and an OUT_OF_SERVICE override: it wins the tie
+	// over the local copy, which has none (and, for good measure, hashes larger too).
 	var peer *Instance
 	for i := 0; peer == nil; i++ {
 		c := local.Clone()
@@ -749,7 +749,9 @@ func TestAdopt(t *testing.T) {
 			peer = c
 		}
 	}
-	loser := peer.Clone()
+	// A copy without override whose hash is the smaller: it loses.
+	loser := local.Clone()
+	loser.Metadata = map[string]string{"lose": "start"}
 	for i := 0; VersionOf(loser).Newer(VersionOf(local)); i++ {
 		loser.Metadata = map[string]string{"lose": fmt.Sprint(i)}
 	}

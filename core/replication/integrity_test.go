@@ -94,10 +94,12 @@ func TestPermanentRefusalSplitsBatchAndDropsOnlyTheCulprit(t *testing.T) {
 	}
 	waitFor(t, "all pending", func() bool { return r.Stats()[0].PendingDepth == n+1 })
 	close(f.block)
-	waitFor(t, "the refused batch resolved", func() bool {
-		s := r.Stats()[0]
-		return s.PermanentDropped == 1 && s.PendingDepth == 0 && s.InFlight == 0
+	waitFor(t, "every status change delivered, the poison dropped", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(delivered) == n+1 && r.Stats()[0].PermanentDropped == 1
 	})
+	waitFor(t, "idle", func() bool { return r.pipelines["p"].idle() })
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 0; i < n; i++ {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // Options are the ways a plugin may legitimately differ from what a suite assumes. The zero value
@@ -102,8 +103,13 @@ func Configure(tb testing.TB, p any, cfg map[string]any, host sdk.Host) []sdk.Di
 		cfg = map[string]any{}
 	}
 	return c.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, NodeName: NodeName,
-		NodeURL: NodeURL, LogLevel: "info", Host: host})
+		NodeURL: NodeURL, LogLevel: "info", Host: host, PeerAuth: PeerAuth})
 }
+
+// PeerAuth is the peer authentication every plugin configured by Configure gets: a cluster secret
+// made for the test run, so a transport's sending side signs and its receiving side verifies as
+// they do in a cluster (see package peerauth).
+var PeerAuth = peerauth.Config{Secrets: []string{peerauth.NewSecret()}}
 
 // The node a plugin is configured for by Configure.
 const (

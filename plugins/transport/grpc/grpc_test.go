@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/peerauth"
 	"github.com/heraldhq/herald/sdk/eurekawire"
 )
 
@@ -87,12 +88,15 @@ func receiver(t *testing.T, host sdk.Host, addr string, config map[string]any) *
 		cfg[k] = v
 	}
 	p := NewPlugin()
-	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, Host: host}); len(d) > 0 {
+	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, Host: host, PeerAuth: testAuth}); len(d) > 0 {
 		t.Fatalf("configure receiver: %v", d)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
+
+// testAuth is the cluster secret of the tests' senders and receivers.
+var testAuth = peerauth.Config{Secrets: []string{peerauth.NewSecret()}}
 
 // sender is a plugin that only sends.
 func sender(t *testing.T, config map[string]any) *Plugin {
@@ -102,7 +106,7 @@ func sender(t *testing.T, config map[string]any) *Plugin {
 		cfg[k] = v
 	}
 	p := NewPlugin()
-	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg}); len(d) > 0 {
+	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, PeerAuth: testAuth}); len(d) > 0 {
 		t.Fatalf("configure sender: %v", d)
 	}
 	t.Cleanup(func() { _ = p.Close() })

@@ -25,10 +25,16 @@ type cluster struct {
 	links [][]*Link
 }
 
+// defaultMaxBody is herald's default http.max_body_bytes.
+const defaultMaxBody = 1 << 20
+
 func nodeHCL(port int, peers []string, maxBody int, extra string) string {
 	q := make([]string, len(peers))
 	for i, p := range peers {
 		q[i] = strconv.Quote(p)
+	}
+	if maxBody != defaultMaxBody {
+		extra = fmt.Sprintf("http { max_body_bytes = %d }\n", maxBody) + extra
 	}
 	return fmt.Sprintf(`
 node {
@@ -36,7 +42,6 @@ node {
   port = %d
 }
 log { level = "warn" }
-http { max_body_bytes = %d }
 response_cache { use_read_only = false }
 cluster {
   peers = [%s]
@@ -54,7 +59,7 @@ replication {
   connect_timeout             = "500ms"
   read_timeout                = "2s"
 }
-%s`, port, port, maxBody, strings.Join(q, ", "), extra)
+%s`, port, port, strings.Join(q, ", "), extra)
 }
 
 func startCluster(t testing.TB, bin string, n, maxBody int, extra string, env []string) *cluster {

@@ -140,6 +140,16 @@ func TestScheduleIsSeeded(t *testing.T) {
 			t.Fatalf("bad fault %v", f)
 		}
 	}
+	long := Schedule(42, 3, 60*time.Second, AllFaults)
+	for _, f := range a {
+		found := false
+		for _, g := range long {
+			found = found || f == g
+		}
+		if !found {
+			t.Fatalf("a longer schedule lacks %v", f)
+		}
+	}
 	only, err := ParseFaults("pause,slow")
 	if err != nil {
 		t.Fatal(err)

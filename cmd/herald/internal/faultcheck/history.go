@@ -367,8 +367,11 @@ type Verdict struct {
 // OK reports whether the snapshot shows no loss, divergence or stray instance.
 func (v *Verdict) OK() bool { return v.Lost == 0 && v.Diverged == 0 && v.Unexpected == 0 }
 
-// maxProblems bounds the detail kept in a verdict.
-const maxProblems = 20
+// maxProblems bounds the detail kept in a verdict, maxShown the operations shown per instance.
+const (
+	maxProblems = 20
+	maxShown    = 12
+)
 
 func (v *Verdict) problem(format string, args ...any) {
 	if len(v.Problems) < maxProblems {
@@ -446,6 +449,10 @@ func (h *History) describe(obs []State, ops []*Op) string {
 		fmt.Fprintf(&b, "node%d %v; ", i, o)
 	}
 	b.WriteString("history:")
+	if len(ops) > maxShown {
+		fmt.Fprintf(&b, " (last %d of %d)", maxShown, len(ops))
+		ops = ops[len(ops)-maxShown:]
+	}
 	for _, o := range ops {
 		fmt.Fprintf(&b, "\n\t\t%7.3fs %s +%dms", o.Start.Sub(h.T0).Seconds(), o, o.End.Sub(o.Start).Milliseconds())
 	}

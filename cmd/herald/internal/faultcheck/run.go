@@ -58,7 +58,7 @@ type Config struct {
 	Seed int64
 	// Duration is the length of the fault phase (default 40s).
 	Duration time.Duration
-	// Faults are the kinds of fault to draw from (default AllFaults).
+	// Faults are the kinds of fault to draw from (nil: AllFaults; empty: none, a baseline run).
 	Faults []FaultKind
 	// Writers is the number of client goroutines (default 6).
 	Writers int
@@ -69,10 +69,10 @@ type Config struct {
 	// CrashWindow is how long a node is assumed to take to replicate an acknowledged write when
 	// no fault is active (default 1s). See the package documentation.
 	CrashWindow time.Duration
-	// MaxRSS bounds every node's resident memory in bytes (default 512 MiB).
+	// MaxRSS bounds every node's resident memory in bytes (default 256 MiB).
 	MaxRSS int64
-	// MaxBodyBytes is the nodes' http.max_body_bytes (default 256 KiB). Big registrations carry
-	// up to a fifth of it as metadata.
+	// MaxBodyBytes is the nodes' http.max_body_bytes (default: herald's, 1 MiB). Big
+	// registrations carry up to a fifth of it as metadata.
 	MaxBodyBytes int
 	// ExtraHCL is appended to every node's configuration.
 	ExtraHCL string
@@ -89,7 +89,7 @@ func (c *Config) defaults() {
 	if c.Duration == 0 {
 		c.Duration = 40 * time.Second
 	}
-	if len(c.Faults) == 0 {
+	if c.Faults == nil {
 		c.Faults = AllFaults
 	}
 	if c.Writers == 0 {
@@ -102,10 +102,10 @@ func (c *Config) defaults() {
 		c.CrashWindow = time.Second
 	}
 	if c.MaxRSS == 0 {
-		c.MaxRSS = 512 << 20
+		c.MaxRSS = 256 << 20
 	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 256 << 10
+		c.MaxBodyBytes = defaultMaxBody
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -216,7 +216,7 @@ func Run(t testing.TB, cfg Config) *Result {
 	}
 	defer func() { stop(); wg.Wait() }() // also when a node fails to start and t fails
 
-	kills, intervals := applySchedule(t, c, res.Schedule, t0, cfg.Logf)
+	kills, intervals := applySchedule(c, res.Schedule, t0, cfg.Duration, cfg.Logf)
 	// Let the writers run a moment past the last fault, then stop them and heal.
 	stop()
 	wg.Wait()
@@ -267,8 +267,9 @@ func Run(t testing.TB, cfg Config) *Result {
 }
 
 // applySchedule runs the faults on the calling goroutine, in time order, and returns when the last
-// one has ended: the kill times per node and the intervals during which any fault was active.
-func applySchedule(t testing.TB, c *cluster, sched []Fault, t0 time.Time, logf func(string, ...any)) (map[int][]time.Time, []Interval) {
+// one has ended and d has passed: the kill times per node and the intervals during which any fault
+// was active.
+func applySchedule(c *cluster, sched []Fault, t0 time.Time, d time.Duration, logf func(string, ...any)) (map[int][]time.Time, []Interval) {
 	type event struct {
 		at    time.Duration
 		end   bool
@@ -335,7 +336,7 @@ func applySchedule(t testing.TB, c *cluster, sched []Fault, t0 time.Time, logf f
 			intervals = append(intervals, Interval{started[e.fault], time.Now()})
 		}
 	}
-	wait(last + 500*time.Millisecond)
+	wait(max(last+500*time.Millisecond, d))
 	return kills, intervals
 }
 

@@ -35,12 +35,16 @@ var AllFaults = []FaultKind{FaultKill, FaultRestart, FaultPause, FaultPartition,
 
 func (k FaultKind) process() bool { return k == FaultKill || k == FaultRestart || k == FaultPause }
 
-// ParseFaults reads a comma-separated list of fault kinds ("" or "all" for every kind).
+// ParseFaults reads a comma-separated list of fault kinds ("" or "all" for every kind, "none" for
+// none).
 func ParseFaults(s string) ([]FaultKind, error) {
 	if s == "" || s == "all" {
 		return AllFaults, nil
 	}
-	var out []FaultKind
+	out := []FaultKind{}
+	if s == "none" {
+		return out, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		k := FaultKind(strings.TrimSpace(f))
 		found := false
@@ -81,8 +85,6 @@ func (f Fault) String() string {
 // Schedule draws the faults of one run from seed: the same seed, node count, duration and kinds
 // give the same schedule. Every fault ends within d.
 func Schedule(seed int64, nodes int, d time.Duration, kinds []FaultKind) []Fault {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
-	ms := func(lo, hi int) time.Duration { return time.Duration(lo+rng.IntN(hi-lo+1)) * time.Millisecond }
 	var proc, net []FaultKind
 	for _, k := range kinds {
 		if k.process() {
@@ -92,10 +94,14 @@ func Schedule(seed int64, nodes int, d time.Duration, kinds []FaultKind) []Fault
 		}
 	}
 	var out []Fault
-	track := func(ks []FaultKind) {
+	// Each track draws from its own stream, so a longer duration extends a schedule without
+	// changing its beginning.
+	track := func(ks []FaultKind, stream uint64) {
 		if len(ks) == 0 {
 			return
 		}
+		rng := rand.New(rand.NewPCG(uint64(seed), stream))
+		ms := func(lo, hi int) time.Duration { return time.Duration(lo+rng.IntN(hi-lo+1)) * time.Millisecond }
 		at := ms(500, 2000)
 		for {
 			f := Fault{At: at, Kind: ks[rng.IntN(len(ks))], Node: rng.IntN(nodes), Peer: -1}
@@ -122,8 +128,8 @@ func Schedule(seed int64, nodes int, d time.Duration, kinds []FaultKind) []Fault
 			at += f.Dur + ms(300, 2000)
 		}
 	}
-	track(proc)
-	track(net)
+	track(proc, 1)
+	track(net, 2)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
 	return out
 }
