@@ -40,6 +40,21 @@ log {
 http {
   # Largest request body accepted (after gzip decoding); larger bodies get 413. A registration is
   # about 1 KiB; a replication batch of 250 registrations about 250 KiB.
+  #
+  # Fixed limits on what an instance may carry (not options; Eureka has none of them). A
+  # registration or PUT .../metadata beyond them gets 400 with a message naming the field and key;
+  # from a peer, that batch item alone gets 400; startup sync and anti-entropy skip it:
+  #   - metadata keys (instance and dataCenterInfo) must be XML element names once XStream-escaped
+  #     ('_' as "__", '$' as "_-"), without ':' ("a:b", "a×b", zero-width spaces are refused),
+  #     because Eureka's XML writes them as elements;
+  #   - every string (keys and values included) must be UTF-8 that XML 1.0 can carry (no control
+  #     characters but tab, CR and LF; no U+FFFE/U+FFFF); a body that is not UTF-8 is refused;
+  #   - PUT .../metadata may not make an instance larger than max_body_bytes as a registration;
+  #   - vipAddress, secureVipAddress: at most 64 comma-separated entries and 1 KiB each;
+  #   - leaseInfo renewalIntervalInSecs, durationInSecs: Java int seconds (at most 2147483647);
+  #   - app name and instance id: not blank, not "." or "..", no '/' (the API could not serve
+  #     them back).
+  # JSON field names match exactly, as Jackson's do: {"HOSTNAME": ...} is an unknown field.
   max_body_bytes   = 1048576
   read_timeout     = "30s"
   write_timeout    = "30s"
@@ -92,6 +107,10 @@ registry {
   # herald only: how long a cancel is remembered, so anti-entropy does not bring the instance back
   # from a peer that missed the cancel. Keep it above cluster.anti_entropy.interval.
   tombstone_ttl = "5m"
+  # herald only: a lastDirtyTimestamp further than this ahead of the node's clock is refused, from
+  # clients (400) and from peers (that item alone is answered 400). Eureka accepts any: a record
+  # stamped years ahead then wins every conflict against the instance's real later writes.
+  max_clock_skew = "5m"
 }
 
 # Eureka's two-level response cache for /apps, /apps/delta, /apps/{app} and /vips.
@@ -134,7 +153,11 @@ cluster {
   # [numberRegistrySyncRetries, registrySyncRetryWaitMs]. If it copied nothing, reads answer 403
   # for wait_when_empty [waitTimeInMsWhenSyncEmpty], so clients do not fetch an empty registry;
   # herald lifts the gate early once anti-entropy has compared digests with a peer, and never
-  # gates a node that has no peers at all (there is nothing it could be missing).
+  # gates a node that has no peers at all (there is nothing it could be missing). Nor a cold start:
+  # when every peer that answers is itself starting (nodes started together), nobody has a
+  # registry to give, and reads open at once. Between rounds, peers that did not answer are asked
+  # again every second, and the next round starts as soon as one does. The node logs one line
+  # when reads open, saying why.
   startup_sync {
     retries         = 5
     retry_wait      = "30s"
@@ -143,10 +166,81 @@ cluster {
   # herald only: nodes compare compact digests of their registries and repair differences, so a
   # node that missed writes (partition, crash) converges without waiting for heartbeats. When
   # nothing differs, one round costs one small request per peer, whatever the registry's size.
+  # The digests cover every replicated field (status, override, metadata...), so a write lost in
+  # a partition longer than replication.max_time_for_replication is repaired too. Two copies with
+  # the same lastDirtyTimestamp are settled alike on every node: one with a status override wins
+  # over one without (an OUT_OF_SERVICE is kept), otherwise the larger content hash.
   anti_entropy {
     enabled  = true
     interval = "30s"
   }
+  # herald only: how peers prove who they are. Every peer surface (POST /peerreplication/batch,
+  # the x-netflix-discovery-replication header, /herald/v1/* digests, pulls and sync, and the grpc
+  # transport's listener) accepts only authenticated peers; from anyone else the replication
+  # header is ignored (the write is a client's: admitted and replicated like any other) and the
+  # batch and digest endpoints answer 403. A node with peers and no way to authenticate them
+  # refuses to start (see insecure_peers). Two ways, usable together:
+  peer_auth {
+    # Mutual TLS: a caller presenting a certificate from tls.ca_file is a peer. Needs the tls
+    # block; the node presents its own certificate when it calls peers.
+    mtls = false
+    # With mtls: only certificates with one of these names (Common Name or DNS name) are peers.
+    # Set it when clients' certificates come from the same CA. Empty: any certificate of the CA.
+    peer_names = []
+    # A shared cluster secret (at least 32 bytes; `herald tls secret create` makes one): every
+    # request to a peer is signed with HMAC-SHA256 over its method, path, query, time, a nonce,
+    # the node's name and the body. For setups where TLS ends at a proxy in front of the nodes.
+    # Prefer secret_file, or HERALD_CLUSTER__PEER_AUTH__SECRET, to a secret in this file.
+    secret = ""
+    # The secret's file: the first line signs; further lines are previous secrets still accepted,
+    # so a rotation is: add the new secret as the first line on every node (SIGHUP is not needed
+    # for peers to accept it: restart nodes one at a time), then remove the old line.
+    secret_file = ""
+    # A signature is valid this long around the receiver's clock, and only once (a bounded
+    # replay cache remembers it): keep the nodes' clocks in sync (NTP).
+    replay_window = "30s"
+    # Addresses or CIDR prefixes of Eureka servers peering with this node, trusted as peers
+    # WITHOUT proof, because Eureka cannot authenticate. Anyone who can send from such an address
+    # can forge peer writes: use only on a network you control.
+    eureka_peers = []
+  }
+  # Run with peers but no peer_auth: every caller of the peer endpoints is trusted, as in Eureka.
+  # Only on a network you fully trust; the node logs a warning and the dashboard shows one.
+  insecure_peers = false
+}
+
+# herald only: TLS for the whole HTTP surface (Eureka API, peer endpoints, /herald/v1, dashboard,
+# metrics) and for the node's calls to peers, which verify the peer's certificate against ca_file
+# and present this node's certificate. Empty cert_file: plain HTTP. SIGHUP reloads the certificate
+# and CA (connections already open are not affected). `herald tls ca create` and
+# `herald tls cert create -node NAME -host HOST` make a CA and node certificates.
+tls {
+  cert_file = ""
+  key_file  = ""
+  # The cluster CA: peers' certificates must chain to it (and clients' with verify_clients).
+  ca_file = ""
+  # "1.2" or "1.3".
+  min_version = "1.2"
+  # Require a certificate from ca_file of every caller, clients included (Eureka clients then
+  # need one too). Off: a certificate is verified when a caller presents one.
+  verify_clients = false
+}
+
+# herald only: credentials for Eureka clients, sent as HTTP Basic (Spring Cloud's
+# http://user:pass@host:8761/eureka/, eureka-js-client's auth option, fargo's URL) or as
+# "Authorization: Bearer TOKEN". Roles: read (GETs, the dashboard, metrics), register (also
+# writes: register, heartbeat, cancel, metadata and status, for the apps its patterns name),
+# admin (everything). Without credential blocks the API is open, as Eureka's is. Answers: 401
+# without valid credentials, 403 when the role does not allow the request. Peers are not clients.
+client_auth {
+  # Role of callers without credentials: "admin", "read" or "none". Empty: "admin" while there
+  # is no credential, "none" once there is one.
+  anonymous = ""
+  # credential "orders-service" {
+  #   password_file = "/etc/herald/orders.pass"   # or password = "..." (or token / token_file)
+  #   role          = "register"
+  #   apps          = ["ORDERS", "ORDERS-*"]       # register only: which apps (empty: all)
+  # }
 }
 
 # Replication to peers: one pipeline per peer with Eureka's three queues (acceptor, pending stage,

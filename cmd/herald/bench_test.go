@@ -36,7 +36,11 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 	ports := e2e.FreePorts(b, n)
 	var urls []string
 	for _, p := range ports {
-		urls = append(urls, urlOf(p))
+		u := urlOf(p)
+		if benchTLS != nil {
+			u = strings.Replace(u, "http://", "https://", 1)
+		}
+		urls = append(urls, u)
 	}
 	var nodes []*node.Node
 	for i, p := range ports {
@@ -48,7 +52,7 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			"cluster.startup_sync.retries=0",
 			"cluster.startup_sync.wait_when_empty=0s",
 			"log.level=error",
-		}, sets...))
+		}, append(benchTLSSets(i), sets...)...))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +20,10 @@ import (
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
 )
 
-// fargo, a real Eureka client, against a node serving HTTPS with client credentials: it
-// registers, fetches, heartbeats and deregisters with Basic credentials in its URL; a read
-// credential fetches but cannot register; a register credential cannot write another app; no
-// credentials get 401.
-func TestFargoOverHTTPSWithCredentials(t *testing.T) {
-	logging.SetLevel(logging.CRITICAL, "fargo")
+// secureSolo starts a node in this process that serves HTTPS and asks clients for credentials:
+// "orders" (register ORDERS and ORDERS-*, Basic), "reader" (read, Basic), "ops" (admin, bearer).
+func secureSolo(t *testing.T) (int, *pki) {
+	t.Helper()
 	p := newPKI(t, "client test CA")
 	cert, key := p.node("solo")
 	dir := t.TempDir()
@@ -75,6 +74,16 @@ client_auth {
 	}
 	t.Cleanup(func() { _ = rn.Stop(context.Background()) })
 
+	return port, p
+}
+
+// fargo, a real Eureka client, against a node serving HTTPS with client credentials: it
+// registers, fetches, heartbeats and deregisters with Basic credentials in its URL; a read
+// credential fetches but cannot register; a register credential cannot write another app; no
+// credentials get 401.
+func TestFargoOverHTTPSWithCredentials(t *testing.T) {
+	logging.SetLevel(logging.CRITICAL, "fargo")
+	port, p := secureSolo(t)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(p.ca.Cert)
 	saved := fargo.HttpClient
@@ -149,5 +158,39 @@ client_auth {
 		map[string]string{"Authorization": "Bearer ops-token-0123456789"})
 	if code != 200 {
 		t.Fatalf("status override with an admin token: %d, want 200", code)
+	}
+}
+
+// eureka-js-client, the Node.js Eureka client, registers, fetches and deregisters over HTTPS with
+// Basic credentials; with a read credential it cannot register. It needs Node.js and the client
+// installed (npm ci in testdata/eureka-js, as .ci/run does); without them the test is skipped.
+func TestEurekaJSOverHTTPSWithCredentials(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("Node.js is not installed")
+	}
+	dir, _ := filepath.Abs(filepath.Join("testdata", "eureka-js"))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "eureka-js-client")); err != nil {
+		t.Skip("eureka-js-client is not installed: run npm ci in " + dir)
+	}
+	port, p := secureSolo(t)
+	run := func(userinfo string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "client.js"),
+			fmt.Sprintf("https://%s127.0.0.1:%d/eureka/apps/", userinfo, port), p.caFile())
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("orders:s3cret-orders@"); err != nil {
+		t.Fatalf("eureka-js-client with a register credential: %v\n%s", err, out)
+	}
+	out, err := run("reader:just-looking@")
+	if err == nil || !strings.Contains(out, "register") {
+		t.Fatalf("eureka-js-client registered with a read credential (%v):\n%s", err, out)
+	}
+	if out, err := run(""); err == nil {
+		t.Fatalf("eureka-js-client registered without credentials:\n%s", out)
 	}
 }

@@ -157,12 +157,12 @@ func contains(list []int, v int) bool {
 
 // pki writes a cluster CA and node certificates into a test directory.
 type pki struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	ca  peerauth.PEMPair
 }
 
-func newPKI(t *testing.T, name string) *pki {
+func newPKI(t testing.TB, name string) *pki {
 	t.Helper()
 	ca, err := peerauth.NewCA(name, time.Hour)
 	if err != nil {

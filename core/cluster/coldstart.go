@@ -108,17 +108,6 @@ func (c *Cluster) readsOpened(reason string) {
 	}
 }
 
-// peerProbe is what one peer said during a sync round.
-type peerProbe uint8
-
-const (
-	probeUnreachable peerProbe = iota
-	// probeStarting: a herald peer whose own sync is running, or that cold-started and is empty.
-	probeStarting
-	// probeRunning: anything else that answered.
-	probeRunning
-)
-
 // state asks a peer where its startup is. It returns nil, nil for a peer that does not serve the
 // endpoint (an Eureka server, an older herald), and an error when the peer did not answer.
 func (s *syncer) state(ctx context.Context, p sdk.Peer, timeout time.Duration) (*syncState, error) {

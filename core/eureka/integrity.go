@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
 )
 
@@ -29,8 +30,10 @@ func checkUTF8(body []byte) error {
 	return fmt.Errorf("request body is not valid UTF-8 (byte 0x%02x at offset %d); send UTF-8, or declare charset=ISO-8859-1", body[off], off)
 }
 
-// checkMetadataUpdate checks the pairs of PUT .../metadata, then the instance they would make
-// (its metadata size). An instance that is not registered is left to the registry (404).
+// checkMetadataUpdate checks the pairs of PUT .../metadata, then the instance they would make:
+// PUT adds keys, so without a bound an instance could grow past what any node accepts as a
+// registration body (MaxBodyBytes), and then never reach a peer. An instance that is not
+// registered is left to the registry (404).
 func (h *Handler) checkMetadataUpdate(app, id string, kv map[string]string) error {
 	for k, v := range kv {
 		if err := registry.ValidateMetadataEntry(k, v); err != nil {
@@ -52,5 +55,12 @@ func (h *Handler) checkMetadataUpdate(app, id string, kv map[string]string) erro
 	for k, v := range kv {
 		next.Metadata[k] = v
 	}
-	return registry.ValidateInstance(next)
+	if err := registry.ValidateInstance(next); err != nil {
+		return err
+	}
+	if n := int64(len(codec.AppendInstance(nil, codec.JSON, next, codec.Options{}))); n > h.maxBody {
+		return fmt.Errorf("metadata update refused: instance %s/%s would be %d bytes as a registration, more than the %d a request body may have (http.max_body_bytes)",
+			app, id, n, h.maxBody)
+	}
+	return nil
 }

@@ -100,7 +100,7 @@ func TestRegisterRefusesPoisonMetadataKeys(t *testing.T) {
 }
 
 func TestMetadataUpdateRefusesPoisonKeys(t *testing.T) {
-	n := newNode(t, nodeConfig{})
+	n := newNode(t, nodeConfig{opts: func(o *eureka.Options) { o.MaxBodyBytes = 8192 }})
 	n.register(t, "DEMO", inst("DEMO", "m1", "10.0.0.1", "UP", 1))
 	for _, k := range append(poisonKeys, "a\xffb") {
 		r := n.do(t, "PUT", "/apps/DEMO/m1/metadata?"+url.QueryEscape(k)+"=v", "")
@@ -108,10 +108,10 @@ func TestMetadataUpdateRefusesPoisonKeys(t *testing.T) {
 	}
 	wantRefusal(t, "PUT metadata value", n.do(t, "PUT", "/apps/DEMO/m1/metadata?zone=%01", ""), `metadata key "zone" has a value that contains U+0001`)
 	wantCode(t, "PUT metadata", n.do(t, "PUT", "/apps/DEMO/m1/metadata?zone=z1&management.port=8081", ""), http.StatusOK)
-	// PUT adds keys: the total stays bounded.
-	big := strings.Repeat("x", registry.MaxMetadataBytes/2)
+	// PUT adds keys: the instance stays within what a registration may be (the body limit).
+	big := strings.Repeat("x", 4<<10)
 	wantCode(t, "PUT big", n.do(t, "PUT", "/apps/DEMO/m1/metadata?big1="+big, ""), http.StatusOK)
-	wantRefusal(t, "PUT bigger", n.do(t, "PUT", "/apps/DEMO/m1/metadata?big2="+big, ""), "bytes, more than the")
+	wantRefusal(t, "PUT bigger", n.do(t, "PUT", "/apps/DEMO/m1/metadata?big2="+big, ""), "more than the 8192 a request body may have")
 	got, _ := n.reg.Instance("DEMO", "m1")
 	if got.Metadata["zone"] != "z1" || got.Metadata["big1"] == "" || got.Metadata["big2"] != "" || len(got.Metadata) != 3 {
 		t.Fatalf("metadata %d keys, zone %q", len(got.Metadata), got.Metadata["zone"])

@@ -23,15 +23,15 @@ type Registry struct {
 	mu   sync.RWMutex
 	apps map[string]map[string]*lease // upper-case app -> id -> lease
 	// digest of live instances, maintained on every change (see digest.go).
-	root     uint64
-	appHash  map[string]uint64
-	count    int
-	tombs    map[string]map[string]tombstone
-	recent   []recentItem // recently changed, oldest first
+	root    uint64
+	appHash map[string]uint64
+	count   int
+	tombs   map[string]map[string]tombstone
+	recent  []recentItem // recently changed, oldest first
 	// appsPeak is the largest len(apps) since the maps were last rebuilt: Go maps keep their
 	// buckets when entries are deleted, so Prune rebuilds them once most apps are gone.
 	appsPeak int
-	expected int          // expected clients sending renews
+	expected int // expected clients sending renews
 	startMs  int64
 
 	ovMu      sync.RWMutex
@@ -283,6 +283,9 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
 	id := c.ID()
 	if id == "" || c.App == "" {
 		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, c.App, id)
+	}
+	if err := ValidateInstance(c); err != nil {
+		return false, err
 	}
 	// A peer's copy is checked like any replicated write: a bad one must not spread.
 	if err := ValidateInstance(c); err != nil {

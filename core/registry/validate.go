@@ -17,10 +17,6 @@ const (
 	MaxVIPEntries = 64
 	// MaxVIPBytes bounds the length of vipAddress and of secureVipAddress, in bytes.
 	MaxVIPBytes = 1024
-	// MaxMetadataBytes bounds the metadata of an instance: the keys and values of its metadata and
-	// of its dataCenterInfo metadata together, in bytes. PUT .../metadata adds keys, and an
-	// instance too large for a peer's request body limit could never be replicated.
-	MaxMetadataBytes = 64 << 10
 	// MaxLeaseSecs is the largest renewalIntervalInSecs or durationInSecs: Eureka's LeaseInfo
 	// holds them as Java ints, and larger values overflow herald's millisecond arithmetic.
 	MaxLeaseSecs = math.MaxInt32
@@ -62,7 +58,7 @@ func (e *InvalidError) Unwrap() error { return ErrInvalid }
 // everybody: text that XML 1.0 cannot carry (invalid UTF-8, control characters, U+FFFE/U+FFFF)
 // in any field; metadata keys that are not XML element names (Eureka's XML writes them as
 // elements, so "a:b", "a×b" or "a\u200bb" would make /apps, /apps/delta and /vips unparseable);
-// metadata over MaxMetadataBytes; an app name or instance id the API cannot serve back ("", ".",
+// an app name or instance id the API cannot serve back ("", ".",
 // "..", anything with a '/'); lease durations outside Java's int range; VIP lists over
 // MaxVIPEntries entries or MaxVIPBytes bytes. The error is an *InvalidError (wrapping ErrInvalid)
 // naming the field and key.
@@ -112,7 +108,6 @@ func ValidateInstance(inst *Instance) error {
 			return bad(l.name, "%d is out of range: Eureka's lease times are int seconds, at most %d", l.v, MaxLeaseSecs)
 		}
 	}
-	size := 0
 	for _, md := range [...]struct {
 		name string
 		m    map[string]string
@@ -123,11 +118,7 @@ func ValidateInstance(inst *Instance) error {
 				e.App, e.ID, e.Field = app, id, md.name
 				return e
 			}
-			size += len(k) + len(v)
 		}
-	}
-	if size > MaxMetadataBytes {
-		return bad("metadata", "and dataCenterInfo.metadata hold %d bytes, more than the %d allowed", size, MaxMetadataBytes)
 	}
 	return nil
 }

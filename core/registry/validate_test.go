@@ -34,10 +34,6 @@ func TestValidateInstanceRefusesWhatBreaksReads(t *testing.T) {
 		{"too many VIPs", func(i *Instance) { i.VIPAddress = strings.Repeat("v,", MaxVIPEntries) + "v" }, "vipAddress", "addresses"},
 		{"250,000 commas", func(i *Instance) { i.SecureVIPAddress = strings.Repeat(",", 250000) }, "secureVipAddress", "bytes"},
 		{"VIP too long", func(i *Instance) { i.VIPAddress = strings.Repeat("v", MaxVIPBytes+1) }, "vipAddress", "bytes"},
-		{"metadata too large", func(i *Instance) {
-			i.Metadata = map[string]string{"a": strings.Repeat("x", MaxMetadataBytes/2)}
-			i.DataCenterInfo.Metadata = map[string]string{"b": strings.Repeat("x", MaxMetadataBytes/2)}
-		}, "metadata", "allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -54,6 +50,9 @@ func TestValidateInstanceRefusesWhatBreaksReads(t *testing.T) {
 			r, _ := newReg(t, nil)
 			if err := r.Register(ctx, i, FromPeer); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Register: %v, want ErrInvalid", err)
+			}
+			if ok, err := r.Adopt(ctx, i); ok || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Adopt: %v %v, want ErrInvalid", ok, err)
 			}
 			if r.Stats().Instances != 0 {
 				t.Fatal("a refused instance was stored")
@@ -83,7 +82,7 @@ func TestValidateMetadataKeys(t *testing.T) {
 
 func TestValidateInstanceAcceptsTheLimits(t *testing.T) {
 	i := inst("DEMO", "i1", StatusUp, 1)
-	i.Metadata = map[string]string{"a": strings.Repeat("x", MaxMetadataBytes-1)}
+	i.Metadata = map[string]string{"a": strings.Repeat("x", 1<<20)}
 	i.VIPAddress = strings.Repeat("v,", MaxVIPEntries-1) + "v"
 	i.SecureVIPAddress = strings.Repeat("v", MaxVIPBytes)
 	i.LeaseInfo = LeaseInfo{RenewalIntervalSecs: MaxLeaseSecs, DurationSecs: MaxLeaseSecs}

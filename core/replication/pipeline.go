@@ -323,6 +323,14 @@ func (p *pipeline) readyIn(d sdk.FlushDecision, now int64) int64 {
 	return wait
 }
 
+// probing reports whether the last send failed and a batch is still out: then no other batch is
+// cut. Eureka's workers all retry a failing peer at once; each send rebuilds the batch's body, so
+// twenty workers retrying a peer that is down churn twenty bodies every retry delay for nothing.
+// One batch probes the peer; once a send succeeds, every worker sends again.
+func (p *pipeline) probing() bool {
+	return p.errs.Load() > 0 && p.busy.Load()+p.c.batchQueueDepth.Load() > 0
+}
+
 func (p *pipeline) shaperDelay(now int64) int64 {
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
@@ -341,6 +349,8 @@ func (p *pipeline) acceptLoop() {
 		if p.pending.len() > 0 {
 			if pause := p.shaperDelay(now); pause > 0 {
 				wait = pause
+			} else if p.probing() {
+				// The peer is failing: one batch at a time until one succeeds (the worker pokes).
 			} else {
 				d := p.decide(now)
 				switch in := p.readyIn(d, now); {
@@ -415,6 +425,7 @@ func (p *pipeline) worker() {
 			p.c.batchQueueDepth.Add(-1)
 			p.send(b)
 			p.busy.Add(-1)
+			p.poke() // a probe ended: the acceptor loop may send again
 		case <-p.ctx.Done():
 			return
 		}

@@ -400,7 +400,8 @@ func verdictLine(v *Verdict, err error) string {
 	return fmt.Sprintf("lost %d diverged %d unexpected %d", v.Lost, v.Diverged, v.Unexpected)
 }
 
-// heartbeatAll sends one heartbeat for every instance its writer believes registered, to the
+// heartbeatAll sends one heartbeat for every instance a client would still heartbeat (all but
+// those it cancelled), to the
 // writer's home node in round 0, the next node in round 1, and so on: a heartbeat to a node that
 // has the instance is replicated, and a peer that lacks it answers 404, which makes the sender
 // register it there (a Eureka client would re-register on its own 404; these clients never do).
@@ -408,13 +409,17 @@ func heartbeatAll(c *cluster, hc *http.Client, writers []*writer, round int) {
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for _, w := range writers {
-		for _, in := range w.live {
+		for _, in := range w.beating() {
+			path := fmt.Sprintf("apps/%s/%s?status=UP", in.app, in.id)
+			if in.regTS != 0 {
+				path += fmt.Sprintf("&lastDirtyTimestamp=%d", in.regTS)
+			}
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				_, _, _ = send(hc, c, (w.home+round)%len(c.nodes), "PUT", fmt.Sprintf("apps/%s/%s?status=UP&lastDirtyTimestamp=%d", in.app, in.id, in.regTS), nil)
+				_, _, _ = send(hc, c, (w.home+round)%len(c.nodes), "PUT", path, nil)
 			}()
 		}
 	}

@@ -37,9 +37,8 @@ func (r *recorder) add(o *Op) {
 
 // inst is a writer's view of one of its instances.
 type inst struct {
-	app, id    string
-	regTS      int64 // lastDirtyTimestamp of the last acknowledged registration
-	overridden bool
+	app, id string
+	regTS   int64 // lastDirtyTimestamp of the last acknowledged registration
 }
 
 type writer struct {
@@ -51,12 +50,16 @@ type writer struct {
 	rng  *rand.Rand
 	home int
 
-	live     []*inst // registered (by the writer's acknowledged operations), not retired
-	dead     []*inst // cancelled (acknowledged)
-	lastTS   int64
-	seq      int
-	conflict *inst
-	rounds   int
+	live []*inst // registered (by the writer's acknowledged operations), not retired
+	dead []*inst // cancelled (acknowledged)
+	// retired are instances left after an operation of unknown outcome other than a cancel, and
+	// conflicts the conflict app's instances: a client would go on heartbeating both.
+	retired   []*inst
+	conflicts []*inst
+	lastTS    int64
+	seq       int
+	conflict  *inst
+	rounds    int
 }
 
 // ts returns a fresh lastDirtyTimestamp: the wall clock in ms, strictly larger than the last.
@@ -126,7 +129,15 @@ func (w *writer) pick() (int, *inst) {
 	return i, w.live[i]
 }
 
-func (w *writer) retire(i int) { w.live = append(w.live[:i], w.live[i+1:]...) }
+func (w *writer) retire(i int) {
+	w.retired = append(w.retired, w.live[i])
+	w.live = append(w.live[:i], w.live[i+1:]...)
+}
+
+// beating returns the instances whose client would still be heartbeating them.
+func (w *writer) beating() []*inst {
+	return append(append(append([]*inst(nil), w.live...), w.retired...), w.conflicts...)
+}
 
 func (w *writer) step() {
 	x := w.rng.IntN(100)
@@ -154,10 +165,10 @@ func (w *writer) step() {
 			fmt.Sprintf("apps/%s/%s", in.app, in.id), nil, 200)
 		switch o.Result {
 		case OK:
-			w.retire(i)
+			w.live = append(w.live[:i], w.live[i+1:]...)
 			w.dead = append(w.dead, in)
-		case Unknown:
-			w.retire(i)
+		case Unknown: // a client that sent a cancel stops heartbeating, whatever the answer
+			w.live = append(w.live[:i], w.live[i+1:]...)
 		}
 	case x < 90 && len(w.dead) > 0:
 		w.heartbeat(w.dead[w.rng.IntN(len(w.dead))], OpZombieHeartbeat, w.rng.IntN(len(w.c.nodes)))
@@ -217,6 +228,7 @@ func (w *writer) conflictRound() {
 	if w.conflict == nil || w.rounds >= 4 {
 		w.seq++
 		w.conflict = &inst{app: conflictApp, id: fmt.Sprintf("w%d-c%d", w.idx, w.seq)}
+		w.conflicts = append(w.conflicts, w.conflict)
 		w.rounds = 0
 	}
 	w.rounds++
