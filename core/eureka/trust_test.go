@@ -109,7 +109,6 @@ func TestTimestampsTooFarAheadAreRefused(t *testing.T) {
 	wantCode(t, "status change ten years ahead", r, http.StatusBadRequest)
 }
 
-
 // A peer's item from too far ahead is refused on its own; the rest of its batch applies.
 func TestBatchItemsTooFarAheadAreRefusedAlone(t *testing.T) {
 	n := newNode(t, nodeConfig{base: "/eureka/v2", opts: func(o *eureka.Options) { o.MaxClockSkew = time.Minute }})

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/heraldhq/herald/sdk"
-	"github.com/heraldhq/herald/sdk/peerauth"
 	"github.com/heraldhq/herald/sdk/eurekawire"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 // recordingHost is the receiving node as the transport sees it: it records the batches handed to
