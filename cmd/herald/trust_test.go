@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -287,9 +288,68 @@ func TestMutualTLSCluster(t *testing.T) {
 	})
 	untouchedMTLS(t, c, ts, nodes...)
 
-	// Rotation: node-0 gets a new certificate, SIGHUP, and replication still works both ways.
+	// Rotation under load: node-0 gets a new certificate and SIGHUP while clients write to
+	// node-0 and node-2; every acknowledged write reaches every node.
+	stop := make(chan struct{})
+	var acked []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("l-%d", i)
+			code, _, err := c.Do(context.Background(), "POST", nodes[(i%2)*2].URL()+"apps/ROTLOAD", "application/json",
+				e2e.InstanceJSON("ROTLOAD", id, time.Now().UnixMilli(), "UP", nil), nil)
+			if err == nil && code == 204 {
+				acked = append(acked, id)
+			}
+		}
+	}()
+	e2e.Eventually(t, 30*time.Second, func() error { // some load before the rotation
+		if v, _ := intruderMetric(c, nodes[0], "herald_replication_tasks_accepted_total"); v < 20 {
+			return fmt.Errorf("%v tasks so far", v)
+		}
+		return nil
+	})
+	before := servedSerial(t, p, nodes[0])
 	p.node("node-0")
 	nodes[0].Signal(syscall.SIGHUP)
+	e2e.Eventually(t, 30*time.Second, func() error {
+		if servedSerial(t, p, nodes[0]) == before {
+			return fmt.Errorf("node-0 still serves its old certificate")
+		}
+		return nil
+	})
+	e2e.Eventually(t, 30*time.Second, func() error { // and some after it
+		if v, _ := intruderMetric(c, nodes[2], "herald_replication_tasks_accepted_total"); v < 60 {
+			return fmt.Errorf("%v tasks so far", v)
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no write acknowledged during the rotation")
+	}
+	for _, n := range nodes {
+		e2e.Eventually(t, time.Minute, func() error {
+			code, b, err := c.Do(context.Background(), "GET", n.URL()+"apps/ROTLOAD", "", nil, nil)
+			if err != nil || code != 200 {
+				return fmt.Errorf("%d %v", code, err)
+			}
+			for _, id := range acked {
+				if !strings.Contains(string(b), `"instanceId":"`+id+`"`) {
+					return fmt.Errorf("%s missing on %s", id, n.Name)
+				}
+			}
+			return nil
+		})
+	}
 	ts2 := time.Now().UnixMilli()
 	code, _, _ = c.Do(context.Background(), "POST", nodes[0].URL()+"apps/ROTATED", "application/json", e2e.InstanceJSON("ROTATED", "r-1", ts2, "UP", nil), nil)
 	if code != 204 {
@@ -340,4 +400,17 @@ func TestPeersWithoutAuthRefuseToStart(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "cluster.peer_auth") || !strings.Contains(out, "insecure_peers") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
+}
+
+// servedSerial is the serial number of the certificate a node presents.
+func servedSerial(t *testing.T, p *pki, n *e2e.Node) string {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.ca.Cert)
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }

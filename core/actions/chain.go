@@ -223,6 +223,47 @@ func (c *Chain) ApplyBatch(ctx context.Context, items []sdk.Item) ([]sdk.ItemRes
 	return out, nil
 }
 
+// ValidateInstances runs the receive-side validators of Register on instances that arrive
+// without a batch (startup sync, anti-entropy pulls), as if a peer had replicated them, and
+// returns for each one why it was refused ("" when it may be applied). An error means the
+// validators could not run (a handler is down): apply nothing now.
+func (c *Chain) ValidateInstances(ctx context.Context, insts []*registry.Instance) ([]string, error) {
+	out := make([]string, len(insts))
+	hs := c.validate[sdk.ActionRegister]
+	if len(hs) == 0 || len(insts) == 0 {
+		return out, nil
+	}
+	items := make([]sdk.Item, len(insts))
+	for i, inst := range insts {
+		items[i] = sdk.Item{Action: sdk.ActionRegister, App: strings.ToUpper(inst.App), ID: inst.ID(),
+			LastDirtyTimestamp: inst.LastDirtyTimestamp, Status: string(inst.Status),
+			OverriddenStatus: string(inst.OverriddenStatus), Instance: codec.AppendInstanceBare(nil, inst)}
+	}
+	pass := make([]int, len(items))
+	for k := range pass {
+		pass[k] = k
+	}
+	for _, h := range hs {
+		if len(pass) == 0 {
+			break
+		}
+		rs, err := c.callReceive(ctx, h, sdk.ReceiveRequest{Mode: sdk.ReceiveValidate, Action: sdk.ActionRegister, Items: pick(items, pass)})
+		if err != nil {
+			return nil, err
+		}
+		kept := pass[:0]
+		for k, idx := range pass {
+			if k < len(rs) && rs[k].StatusCode != 0 {
+				out[idx] = fmt.Sprintf("refused by action handler %q (%d): %s", h.name, rs[k].StatusCode, rs[k].Entity)
+			} else {
+				kept = append(kept, idx)
+			}
+		}
+		pass = kept
+	}
+	return out, nil
+}
+
 func (c *Chain) run(ctx context.Context, action sdk.Action, items []sdk.Item) ([]sdk.ItemResult, error) {
 	results := make([]sdk.ItemResult, len(items))
 	pass := make([]int, len(items))

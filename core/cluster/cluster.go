@@ -65,7 +65,7 @@ type Stats struct {
 	// ColdStart is set when the sync ended because every peer that answered was starting too.
 	ColdStart bool
 	// Ties counts instances whose copies had the same lastDirtyTimestamp but different content;
-	// the copy with the larger content hash is pulled by the node that has the other one.
+	// the node with the copy that loses in the order of registry.Version pulls the other.
 	Ties uint64
 	// Failures counts exchanges that failed (peer unreachable, bad answer, not a herald node).
 	Failures uint64

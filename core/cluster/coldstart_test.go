@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
 )
 
@@ -115,6 +117,85 @@ func TestJoiningRunningClusterStillGates(t *testing.T) {
 			}
 			if withData && st.SyncedInstances != 1 {
 				t.Errorf("synced %d, want 1", st.SyncedInstances)
+			}
+		})
+	}
+}
+
+// badPeer serves, as a herald node would, one app with a valid instance and one whose metadata
+// key XML cannot carry: on the startup sync's GET /eureka/apps, on the digest endpoints and on the
+// pull endpoint.
+func badPeer(t *testing.T) string {
+	t.Helper()
+	good := testInstance("APP", "good", 1, registry.StatusUp)
+	bad := testInstance("APP", "bad", 1, registry.StatusUp)
+	bad.Metadata = map[string]string{"a:b": "v"}
+	doc := &registry.Applications{VersionsDelta: "1", Applications: []*registry.Application{
+		{Name: "APP", Instances: []*registry.Instance{bad, good}}}}
+	body := codec.AppendApplications(nil, codec.JSON, doc, codec.Options{})
+	mux := http.NewServeMux()
+	serve := func(b []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+		}
+	}
+	mux.HandleFunc("GET /eureka/apps", serve(body))
+	mux.HandleFunc("GET "+DefaultAPIPrefix+pathApp+"APP", serve(body))
+	mux.HandleFunc("GET "+DefaultAPIPrefix+pathSyncState, serve([]byte(`{"state":"synced","instances":2,"readsOpen":true}`)))
+	mux.HandleFunc("GET "+DefaultAPIPrefix+pathDigest, serve([]byte(`{"root":"1","count":2}`)))
+	mux.HandleFunc("GET "+DefaultAPIPrefix+pathDigestApps, serve([]byte(`{"apps":{"APP":"1"}}`)))
+	mux.HandleFunc("GET "+DefaultAPIPrefix+pathDigestApp+"APP", serve([]byte(
+		`{"app":"APP","instances":[{"id":"bad","lastDirtyTimestamp":1,"hash":"1","renewed":true,"registered":1},`+
+			`{"id":"good","lastDirtyTimestamp":1,"hash":"2","renewed":true,"registered":1}]}`)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/eureka/"
+}
+
+// TestPeerInstancesAreValidated checks that instances copied by the startup sync or pulled by
+// anti-entropy go through the registry's validation (and the node's own check) like replicated
+// writes: the bad one is refused, the good one stored.
+func TestPeerInstancesAreValidated(t *testing.T) {
+	for _, viaSync := range []bool{true, false} {
+		name := "anti-entropy pull"
+		if viaSync {
+			name = "startup sync"
+		}
+		t.Run(name, func(t *testing.T) {
+			local := newRegistry(t, registry.SystemClock{})
+			cfg := DefaultConfig()
+			cfg.Peers = []string{badPeer(t)}
+			cfg.AntiEntropy.Grace = -1
+			cfg.AntiEntropy.Enabled = false
+			if !viaSync {
+				cfg.Sync.Retries = 0
+			}
+			var checked atomic.Int32
+			c, err := New(cfg, local, nil, WithResolver(&fakeResolver{}),
+				WithInstanceValidator(func(*registry.Instance) error { checked.Add(1); return nil }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Stop)
+			<-c.SyncDone()
+			if !viaSync {
+				c.round(context.Background())
+				if st := c.Stats(); st.Pulled != 1 || st.Failures != 1 {
+					t.Errorf("pulled %d failures %d, want 1 and 1 (the refusal is reported)", st.Pulled, st.Failures)
+				}
+			}
+			if _, ok := local.Instance("APP", "bad"); ok {
+				t.Error("the invalid instance was stored")
+			}
+			if _, ok := local.Instance("APP", "good"); !ok {
+				t.Error("the valid instance was not stored")
+			}
+			if checked.Load() != 2 {
+				t.Errorf("node check ran %d times, want 2", checked.Load())
 			}
 		})
 	}

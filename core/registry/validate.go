@@ -39,7 +39,8 @@ func (e *InvalidError) Error() string {
 	var b strings.Builder
 	b.WriteString("invalid instance")
 	if e.App != "" || e.ID != "" {
-		fmt.Fprintf(&b, " %s/%s", e.App, e.ID)
+		// Quoted when they are the fault: the message goes back in a plain-text body and logs.
+		fmt.Fprintf(&b, " %s/%s", printable(e.App), printable(e.ID))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Field)
@@ -51,6 +52,13 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
+func printable(s string) string {
+	if xmlText(s) == "" {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // Unwrap returns ErrInvalid.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
 
@@ -58,10 +66,9 @@ func (e *InvalidError) Unwrap() error { return ErrInvalid }
 // everybody: text that XML 1.0 cannot carry (invalid UTF-8, control characters, U+FFFE/U+FFFF)
 // in any field; metadata keys that are not XML element names (Eureka's XML writes them as
 // elements, so "a:b", "a×b" or "a\u200bb" would make /apps, /apps/delta and /vips unparseable);
-// an app name or instance id the API cannot serve back ("", ".",
-// "..", anything with a '/'); lease durations outside Java's int range; VIP lists over
-// MaxVIPEntries entries or MaxVIPBytes bytes. The error is an *InvalidError (wrapping ErrInvalid)
-// naming the field and key.
+// an app name or instance id the API cannot serve back ("", ".", "..", anything with a '/');
+// lease durations outside Java's int range; VIP lists over MaxVIPEntries entries or MaxVIPBytes
+// bytes. The error is an *InvalidError (wrapping ErrInvalid) naming the field and key.
 //
 // Registry.Register calls it; the API calls it first to answer with 400, and so should anything
 // that stores an instance by other means.

@@ -232,6 +232,13 @@ func (p *pipeline) drain(now int64) {
 	p.inMu.Lock()
 	in, retries := p.in, p.retryQ
 	p.in, p.retryQ, p.inBytes = nil, nil, 0
+	// Count the tasks as pending before they leave the acceptor queue, so idle never sees them
+	// nowhere; storeDepth below sets the exact figure.
+	moving := int64(len(in))
+	for _, r := range retries {
+		moving += int64(len(r))
+	}
+	p.c.pendingDepth.Add(moving)
 	p.c.acceptorDepth.Store(0)
 	p.c.acceptorBytes.Store(0)
 	p.inMu.Unlock()
@@ -349,9 +356,7 @@ func (p *pipeline) acceptLoop() {
 		if p.pending.len() > 0 {
 			if pause := p.shaperDelay(now); pause > 0 {
 				wait = pause
-			} else if p.probing() {
-				// The peer is failing: one batch at a time until one succeeds (the worker pokes).
-			} else {
+			} else if !p.probing() { // a failing peer gets one batch at a time; the worker pokes
 				d := p.decide(now)
 				switch in := p.readyIn(d, now); {
 				case in == 0:
@@ -399,6 +404,9 @@ func (p *pipeline) acceptLoop() {
 func (p *pipeline) dispatch(d sdk.FlushDecision, now int64) {
 	batch, expired := p.pending.cut(d.MaxBatch, p.cfg.MaxBatchBytes, now)
 	p.dropped(expired, "expired")
+	if len(batch) > 0 {
+		p.c.batchQueueDepth.Add(1) // before the pending depth drops, so idle never sees the batch nowhere
+	}
 	p.storeDepth()
 	if len(batch) == 0 {
 		p.ready <- struct{}{}
@@ -407,7 +415,6 @@ func (p *pipeline) dispatch(d sdk.FlushDecision, now int64) {
 	p.decided = p.decided && p.recheck != 0 // RecheckAfter 0: ask again after every cut
 	b := &sentBatch{id: p.peer.Name + "#" + strconv.FormatUint(p.h.batchSeq.Add(1), 10), tasks: batch}
 	p.h.observer.Batched(p.peer.Name, b.id, batch)
-	p.c.batchQueueDepth.Add(1)
 	p.work <- b // never blocks: one slot per worker, and a token was taken
 }
 

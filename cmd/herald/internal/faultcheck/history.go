@@ -361,6 +361,10 @@ type Verdict struct {
 	Diverged int
 	// Unexpected counts instances present on a node but never written.
 	Unexpected int
+	// Of the instances lost or diverged: Resurrected were cancelled (every allowed outcome is
+	// absent) but are on some node; Missing must be present but are absent from some node;
+	// Differ are on every node, with different fields.
+	Resurrected, Missing, Differ int
 	Problems   []string
 }
 
@@ -439,8 +443,32 @@ func (h *History) Check(regs []map[string]State) *Verdict {
 			v.Diverged++
 			v.problem("%s diverged: %s", k, h.describe(obs, ops))
 		}
+		if diverged || !in(loose) {
+			v.classify(strict, obs)
+		}
 	}
 	return v
+}
+
+func (v *Verdict) classify(allowed, obs []State) {
+	allAbsent, allPresent := true, true
+	for _, s := range allowed {
+		allAbsent = allAbsent && !s.Present
+		allPresent = allPresent && s.Present
+	}
+	someAbsent, somePresent := false, false
+	for _, o := range obs {
+		someAbsent = someAbsent || !o.Present
+		somePresent = somePresent || o.Present
+	}
+	switch {
+	case allAbsent && somePresent:
+		v.Resurrected++
+	case allPresent && someAbsent:
+		v.Missing++
+	case !someAbsent:
+		v.Differ++
+	}
 }
 
 func (h *History) describe(obs []State, ops []*Op) string {
