@@ -88,10 +88,10 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("good registries: %+v", v)
 	}
 	resurrected := map[string]State{ownedApp + "/a": good[ownedApp+"/a"], ownedApp + "/b": present("UP", "UNKNOWN", 10, 10)}
-	if v := h.Check([]map[string]State{good, resurrected}); v.Lost != 1 || v.Diverged != 1 {
+	if v := h.Check([]map[string]State{good, resurrected}); v.Lost != 1 || v.Diverged != 1 || v.Resurrected != 1 {
 		t.Fatalf("a cancelled instance back on one node: %+v", v)
 	}
-	if v := h.Check([]map[string]State{{}, {}}); v.Lost != 1 || v.Diverged != 0 {
+	if v := h.Check([]map[string]State{{}, {}}); v.Lost != 1 || v.Diverged != 0 || v.Missing != 1 {
 		t.Fatalf("an acknowledged register missing everywhere: %+v", v)
 	}
 	stray := map[string]State{ownedApp + "/a": good[ownedApp+"/a"], "X/y": {Present: true}}
@@ -100,7 +100,7 @@ func TestCheck(t *testing.T) {
 	}
 	meta := good[ownedApp+"/a"]
 	meta.Meta = "other"
-	if v := h.Check([]map[string]State{good, {ownedApp + "/a": meta}}); v.Diverged != 1 || v.Lost != 0 {
+	if v := h.Check([]map[string]State{good, {ownedApp + "/a": meta}}); v.Diverged != 1 || v.Lost != 0 || v.Differ != 1 {
 		t.Fatalf("metadata differs: %+v", v)
 	}
 }

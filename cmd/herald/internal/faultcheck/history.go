@@ -365,7 +365,7 @@ type Verdict struct {
 	// absent) but are on some node; Missing must be present but are absent from some node;
 	// Differ are on every node, with different fields.
 	Resurrected, Missing, Differ int
-	Problems   []string
+	Problems                     []string
 }
 
 // OK reports whether the snapshot shows no loss, divergence or stray instance.
