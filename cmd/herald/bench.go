@@ -67,6 +67,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "propagation: interval between polls (widened to a tenth of the time already waited)")
 	fs.Float64Var(&cfg.WatchRate, "watch-rate", cfg.WatchRate, "propagation: writes per second to watch at the other nodes, evenly spaced (0 = every write; each watched write is polled)")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "memory: wait this long after the load before reading RSS")
+	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM CA certificate to trust for https URLs (a herald cluster with a tls block)")
 	jsonOut := fs.Bool("json", false, "write the summary as JSON to stdout (progress stays on stderr)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	fs.BoolVar(&cfg.Keep, "keep", false, "leave the registered instances in the registry (by default the run deregisters them at the end)")

@@ -150,6 +150,11 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// The TLS material and credentials are read as herald server reads them at start.
+	if _, err := nodeTrust(cfg, cfg.Node.Name); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: valid (node %s, %d peer URLs, transport %s, flush policy %s)\n", file,
 		listenAddr(cfg), len(cfg.Cluster.Peers), cfg.Replication.Transport, cfg.Replication.FlushPolicy)
 	return 0
@@ -239,6 +244,7 @@ func nodeConfig(cfg *config.Config) node.Config {
 		},
 		MetricsPath:  metricsPath,
 		MaxClockSkew: cfg.Registry.MaxClockSkew,
+		Version:      buildVersion(),
 	}
 }
 

@@ -139,6 +139,21 @@ func TestForgedPeerWritesRefusedWithSecret(t *testing.T) {
 		}
 	}
 	untouched(t, e2e.PeerClient, ts, nodes...)
+
+	// Startup sync is authenticated too: a fourth node that no peer replicates to and that runs
+	// no anti-entropy has the instance as soon as it is ready, from its startup sync alone.
+	port := e2e.FreePorts(t, 1)[0]
+	peers := []string{urlOf(port)}
+	for _, n := range nodes {
+		peers = append(peers, n.URL())
+	}
+	hcl := strings.Replace(clusterHCL(port, peers, ""), `anti_entropy { interval = "1s" }`, `anti_entropy { enabled = false }`, 1)
+	late := e2e.NewNode(t, heraldBin, "late", port, hcl)
+	late.Start()
+	if _, ok, err := instance(t, late, "VICTIM", "v-1"); err != nil || !ok {
+		t.Fatalf("startup sync did not copy VICTIM/v-1 (%v)", err)
+	}
+
 	// The same requests signed with the cluster secret are a peer's: the secret is what makes
 	// the difference, not the requests' shape.
 	code, _ := do(t, "GET", nodes[0].Root()+"/herald/v1/digest", nil, repl)

@@ -86,6 +86,9 @@ func (d buildDescription) versionString() string {
 	return d.Version + " (" + strings.Join(parts, ", ") + ")"
 }
 
+// buildVersion is this binary's one-line version, as the dashboard shows it.
+func buildVersion() string { return describeBuild(debug.ReadBuildInfo()).versionString() }
+
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		if isHelp(args[0]) {

@@ -78,8 +78,8 @@ type antiEntropy struct {
 	grace   time.Duration
 	logger  hclog.Logger
 	stats   *counters
-	// validate checks an instance a peer sends, as replicated writes are checked.
-	validate func(*registry.Instance) error
+	// validate checks the instances a peer sends, as replicated writes are checked.
+	validate Validator
 }
 
 // counters are the anti-entropy and sync numbers behind Stats.
@@ -333,30 +333,33 @@ func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) 
 	for _, id := range ids {
 		want[id] = true
 	}
-	n := 0
-	var errs []error
+	var got []*registry.Instance
 	for _, ap := range doc.Applications {
 		for _, inst := range ap.Instances {
 			if inst.App == "" {
 				inst.App = ap.Name
 			}
-			if !strings.EqualFold(inst.App, app) || !want[inst.ID()] {
-				continue
+			if strings.EqualFold(inst.App, app) && want[inst.ID()] {
+				got = append(got, inst)
 			}
-			if a.validate != nil {
-				if err := a.validate(inst); err != nil {
-					errs = append(errs, fmt.Errorf("instance %s/%s from peer refused: %w", app, inst.ID(), err))
-					continue
-				}
-			}
-			ok, err := a.reg.Adopt(ctx, inst)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("adopt %s/%s: %w", app, inst.ID(), err))
-				continue
-			}
-			if ok {
-				n++
-			}
+		}
+	}
+	var errs []error
+	got, err = checkAll(ctx, a.validate, got, func(inst *registry.Instance, why string) {
+		errs = append(errs, fmt.Errorf("instance %s/%s from peer refused: %s", app, inst.ID(), why))
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, inst := range got {
+		ok, err := a.reg.Adopt(ctx, inst)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("adopt %s/%s: %w", app, inst.ID(), err))
+			continue
+		}
+		if ok {
+			n++
 		}
 	}
 	return n, errors.Join(errs...)

@@ -19,7 +19,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/core/registry"
@@ -54,11 +56,42 @@ type syncState struct {
 	ReadsOpen bool `json:"readsOpen"`
 }
 
-// WithInstanceValidator sets a check run on every instance copied from a peer by the startup sync
-// or pulled by anti-entropy, as replicated writes are checked; an instance it refuses is skipped
-// and logged.
-func WithInstanceValidator(f func(*registry.Instance) error) Option {
-	return func(o *options) { o.validate = f }
+// Validator checks instances that arrive from a peer without a replicated write (startup sync,
+// anti-entropy pulls), as replicated writes are checked. It returns, for each instance, why it is
+// refused ("" to accept it); an error means the check could not run, and nothing is applied.
+// The registry's own checks (registry.ValidateInstance) run in any case.
+type Validator func(ctx context.Context, insts []*registry.Instance) ([]string, error)
+
+// validateChunk bounds how many instances one Validator call gets.
+const validateChunk = 500
+
+// WithInstanceValidator sets the Validator of instances copied from peers; a refused instance is
+// skipped and logged.
+func WithInstanceValidator(v Validator) Option {
+	return func(o *options) { o.validate = v }
+}
+
+// checkAll runs v over insts in chunks and returns the accepted ones; refused ones go to refuse.
+// Without v every instance is accepted.
+func checkAll(ctx context.Context, v Validator, insts []*registry.Instance, refuse func(*registry.Instance, string)) ([]*registry.Instance, error) {
+	if v == nil {
+		return insts, nil
+	}
+	kept := make([]*registry.Instance, 0, len(insts))
+	for chunk := range slices.Chunk(insts, validateChunk) {
+		why, err := v(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("validating instances from a peer: %w", err)
+		}
+		for i, inst := range chunk {
+			if i < len(why) && why[i] != "" {
+				refuse(inst, why[i])
+				continue
+			}
+			kept = append(kept, inst)
+		}
+	}
+	return kept, nil
 }
 
 // serveSyncState answers GET {prefix}sync.

@@ -173,7 +173,10 @@ func TestPeerInstancesAreValidated(t *testing.T) {
 			}
 			var checked atomic.Int32
 			c, err := New(cfg, local, nil, WithResolver(&fakeResolver{}),
-				WithInstanceValidator(func(*registry.Instance) error { checked.Add(1); return nil }))
+				WithInstanceValidator(func(_ context.Context, insts []*registry.Instance) ([]string, error) {
+					checked.Add(int32(len(insts)))
+					return make([]string, len(insts)), nil
+				}))
 			if err != nil {
 				t.Fatal(err)
 			}

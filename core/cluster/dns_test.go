@@ -194,6 +194,9 @@ func TestDNSPeersFollowAHeadlessService(t *testing.T) {
 			cfg.DNS = mode.dns
 			cfg.DNS.Refresh = 50 * time.Millisecond
 			cfg.ListenAddr = fmt.Sprintf("127.0.0.1:%d", podPort)
+			// As deploy/kubernetes configures it: the pod's name under the Service. It recognises
+			// the node's own SRV record even when its name does not resolve.
+			cfg.SelfURL = fmt.Sprintf("https://herald-0.%s:%d/eureka/", strings.TrimSuffix(svcName, "."), podPort)
 			set := &recordingSetter{}
 			p, err := cluster.NewPeers(cfg, set, cluster.WithResolver(h.resolver()))
 			if err != nil {

@@ -20,7 +20,7 @@ type options struct {
 	logger         hclog.Logger
 	client         *http.Client
 	jitter         func(time.Duration) time.Duration
-	validate       func(*registry.Instance) error
+	validate       Validator
 }
 
 // WithResolver sets the DNS resolver (default net.DefaultResolver).

@@ -28,8 +28,8 @@ type syncer struct {
 	dynamic bool
 	// prefix is where peers serve the herald endpoints (Config.APIPrefix).
 	prefix string
-	// validate, when set, checks each copied instance.
-	validate func(*registry.Instance) error
+	// validate, when set, checks the copied instances.
+	validate Validator
 }
 
 // syncResult is what the sync copied and from where.
@@ -105,7 +105,12 @@ func (s *syncer) run(ctx context.Context) (syncResult, error) {
 			}
 			n, err := s.copy(ctx, apps)
 			if err != nil {
-				return syncResult{count: n, source: p.Name}, err
+				if ctx.Err() != nil {
+					return syncResult{count: n, source: p.Name}, err
+				}
+				// The validators could not run; nothing was copied. Try the next peer.
+				s.logger.Warn("startup sync: cannot copy", "peer", p.Name, "round", round+1, "error", err)
+				continue
 			}
 			s.logger.Info("startup sync: copied registry", "peer", p.Name, "instances", n)
 			return syncResult{count: n, source: p.Name}, nil
@@ -141,27 +146,31 @@ func (s *syncer) fetch(ctx context.Context, p sdk.Peer) (*registry.Applications,
 // instance, and does not send it on. An instance the registry refuses is logged and skipped, as
 // Eureka's syncUp does.
 func (s *syncer) copy(ctx context.Context, apps *registry.Applications) (int, error) {
-	n := 0
+	var all []*registry.Instance
 	for _, a := range apps.Applications {
 		for _, inst := range a.Instances {
-			if err := ctx.Err(); err != nil {
-				return n, err
-			}
 			if inst.App == "" {
 				inst.App = a.Name
 			}
-			if s.validate != nil {
-				if err := s.validate(inst); err != nil {
-					s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "error", err)
-					continue
-				}
-			}
-			if err := s.reg.Register(ctx, inst, registry.FromPeer); err != nil {
-				s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "error", err)
-				continue
-			}
-			n++
+			all = append(all, inst)
 		}
+	}
+	all, err := checkAll(ctx, s.validate, all, func(inst *registry.Instance, why string) {
+		s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "reason", why)
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, inst := range all {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if err := s.reg.Register(ctx, inst, registry.FromPeer); err != nil {
+			s.logger.Warn("startup sync: instance refused", "app", inst.App, "id", inst.ID(), "error", err)
+			continue
+		}
+		n++
 	}
 	return n, nil
 }

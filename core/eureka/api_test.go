@@ -382,10 +382,14 @@ func TestStatusPageAndDashboard(t *testing.T) {
 	if !strings.HasPrefix(r.hdr.Get("Content-Type"), "text/html") {
 		t.Errorf("dashboard Content-Type = %q", r.hdr.Get("Content-Type"))
 	}
-	for _, s := range []string{"DEMO", "s1", eureka.SelfPreservationOffBanner, "127.0.0.3", "connection refused"} {
+	for _, s := range []string{"DEMO", eureka.SelfPreservationOffBanner, "127.0.0.3", "connection refused"} {
 		if !strings.Contains(htmlUnescape(string(r.body)), s) {
 			t.Errorf("dashboard lacks %q", s)
 		}
+	}
+	// Instances are listed on their application's own view.
+	if r := n.do(t, "GET", "//?app=DEMO", ""); !strings.Contains(string(r.body), "s1") {
+		t.Errorf("dashboard's DEMO view lacks s1")
 	}
 	if bytes.Contains(r.body, []byte("<script")) {
 		t.Errorf("dashboard carries script")

@@ -53,6 +53,19 @@ type PeerStatus struct {
 	Up bool
 	// Detail is a short free-form note (last error, queue depth, ...).
 	Detail string
+	// NodeName is the name the peer gives itself, "" while unknown.
+	NodeName string
+	// Health is the peer's readiness as last seen ("ready", "not ready: ...", "unreachable"),
+	// "" while unknown.
+	Health string
+	// Queue is the number of replication tasks waiting for the peer (queued and in flight).
+	Queue int64
+	// Dropped counts replication tasks given up on (expired, overflowed or refused).
+	Dropped int64
+	// SendP99 is the 99th percentile of the batch send latency, 0 before the first send.
+	SendP99 time.Duration
+	// LastError is the last failure talking to the peer, "" when none.
+	LastError string
 }
 
 // Options configures a Handler. Only Registry is required.
@@ -94,6 +107,8 @@ type Options struct {
 	MaxClockSkew time.Duration
 	// Warnings are shown at the top of the dashboard (an insecure configuration, say).
 	Warnings []string
+	// Dashboard configures the HTML dashboard (node name, version, links, health).
+	Dashboard DashboardOptions
 }
 
 // Handler serves the Eureka REST API. It is an http.Handler; create it with NewHandler and run
@@ -111,6 +126,7 @@ type Handler struct {
 	skew     time.Duration
 	peers    func() []PeerStatus
 	warnings []string
+	dashOpts DashboardOptions
 	cache    *responseCache
 	started  time.Time
 	dash     *template.Template
@@ -140,6 +156,7 @@ func NewHandler(opts Options) *Handler {
 		skew:     opts.MaxClockSkew,
 		warnings: opts.Warnings,
 		peers:    opts.Peers,
+		dashOpts: opts.Dashboard.withDefaults(),
 	}
 	if h.log == nil {
 		h.log = hclog.NewNullLogger()
@@ -152,7 +169,7 @@ func NewHandler(opts Options) *Handler {
 	}
 	h.started = h.clock.Now()
 	h.cache = newResponseCache(opts.Registry, opts.Cache.withDefaults(), h.clock, h.log)
-	h.dash = template.Must(template.New("dashboard").Parse(dashboardTemplate))
+	h.dash = template.Must(template.New("dashboard").Funcs(dashboardFuncs).Parse(dashboardTemplate))
 	opts.Registry.OnChange(h.cache.invalidate)
 	return h
 }

@@ -1,18 +1,15 @@
 package eureka
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
-	"github.com/heraldhq/herald/core/registry"
 )
 
 // EmergencyBanner is the text Eureka's dashboard shows while self-preservation keeps expired
@@ -67,10 +64,16 @@ type selfPreservationInfo struct {
 }
 
 type peerInfo struct {
-	Name   string `json:"name" xml:"name"`
-	URL    string `json:"url" xml:"url"`
-	Up     bool   `json:"up" xml:"up"`
-	Detail string `json:"detail,omitempty" xml:"detail,omitempty"`
+	Name      string `json:"name" xml:"name"`
+	URL       string `json:"url" xml:"url"`
+	Up        bool   `json:"up" xml:"up"`
+	Detail    string `json:"detail,omitempty" xml:"detail,omitempty"`
+	NodeName  string `json:"nodeName,omitempty" xml:"nodeName,omitempty"`
+	Health    string `json:"health,omitempty" xml:"health,omitempty"`
+	Queue     int64  `json:"queue" xml:"queue"`
+	Dropped   int64  `json:"dropped" xml:"dropped"`
+	SendP99Ms int64  `json:"sendP99Ms" xml:"sendP99Ms"`
+	LastError string `json:"lastError,omitempty" xml:"lastError,omitempty"`
 }
 
 func (h *Handler) statusInfo() statusInfo {
@@ -102,7 +105,9 @@ func (h *Handler) statusInfo() statusInfo {
 	case !st.SelfPreservationEnabled:
 		info.SelfPreservation.Message = SelfPreservationOffBanner
 	case st.SelfPreservationActive:
-		info.SelfPreservation.Message = EmergencyBanner
+		if h.emergencyShown(st) {
+			info.SelfPreservation.Message = EmergencyBanner
+		}
 		if !st.ProtectedSince.IsZero() {
 			info.SelfPreservation.ProtectedSince = st.ProtectedSince.UnixMilli()
 		}
@@ -110,7 +115,9 @@ func (h *Handler) statusInfo() statusInfo {
 	var reg, up, down []string
 	if h.peers != nil {
 		for _, p := range h.peers() {
-			info.Peers = append(info.Peers, peerInfo(p))
+			info.Peers = append(info.Peers, peerInfo{Name: p.Name, URL: p.URL, Up: p.Up, Detail: p.Detail,
+				NodeName: p.NodeName, Health: p.Health, Queue: p.Queue, Dropped: p.Dropped,
+				SendP99Ms: p.SendP99.Milliseconds(), LastError: p.LastError})
 			reg = append(reg, p.URL)
 			if p.Up {
 				up = append(up, p.URL)
@@ -172,97 +179,3 @@ func (h *Handler) serveOverrides(w http.ResponseWriter, r *http.Request) {
 	}
 	writeEncoded(w, r, http.StatusOK, contentJSON, b)
 }
-
-// dashboardData is what the dashboard template renders.
-type dashboardData struct {
-	Status    statusInfo
-	Banner    string
-	Warnings  []string
-	Emergency bool
-	Apps      []dashboardApp
-	Now       string
-}
-
-type dashboardApp struct {
-	Name      string
-	Statuses  string
-	Instances []*registry.Instance
-}
-
-// serveDashboard renders the HTML dashboard. It reads the registry directly rather than through
-// the response cache, so operators see the state as it is.
-func (h *Handler) serveDashboard(w http.ResponseWriter, r *http.Request) {
-	d := dashboardData{Status: h.statusInfo(), Now: h.clock.Now().UTC().Format(time.RFC3339)}
-	d.Banner = d.Status.SelfPreservation.Message
-	d.Warnings = h.warnings
-	d.Emergency = d.Status.SelfPreservation.Active
-	if apps := h.reg.Applications(); apps != nil {
-		for _, a := range apps.Applications {
-			if len(a.Instances) == 0 {
-				continue
-			}
-			counts := map[registry.Status]int{}
-			for _, inst := range a.Instances {
-				counts[inst.Status]++
-			}
-			var parts []string
-			for s, n := range counts {
-				parts = append(parts, string(s)+" ("+strconv.Itoa(n)+")")
-			}
-			sort.Strings(parts)
-			insts := append([]*registry.Instance(nil), a.Instances...)
-			sort.Slice(insts, func(i, j int) bool { return insts[i].ID() < insts[j].ID() })
-			d.Apps = append(d.Apps, dashboardApp{Name: a.Name, Statuses: strings.Join(parts, ", "), Instances: insts})
-		}
-		sort.Slice(d.Apps, func(i, j int) bool { return d.Apps[i].Name < d.Apps[j].Name })
-	}
-	var buf bytes.Buffer
-	if err := h.dash.Execute(&buf, d); err != nil {
-		h.log.Error("rendering dashboard", "error", err)
-		plainText(w, http.StatusInternalServerError, "cannot render dashboard")
-		return
-	}
-	writeEncoded(w, r, http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
-}
-
-const dashboardTemplate = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>herald</title>
-<style>
-body{font-family:sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin-bottom:1.5em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f0f0f0}
-.banner{color:#b00;font-weight:bold;margin:1em 0}
-</style>
-</head>
-<body>
-<h1>herald</h1>
-{{if .Banner}}<p class="banner">{{.Banner}}</p>{{end}}
-{{range .Warnings}}<p class="banner">WARNING: {{.}}</p>{{end}}
-<h2>General</h2>
-<table>
-<tr><th>Time (UTC)</th><td>{{.Now}}</td></tr>
-<tr><th>Uptime</th><td>{{.Status.GeneralStats.ServerUptime}}</td></tr>
-<tr><th>Applications</th><td>{{.Status.Registry.Apps}}</td></tr>
-<tr><th>Instances</th><td>{{.Status.Registry.Instances}}</td></tr>
-<tr><th>Self-preservation</th><td>{{if .Status.SelfPreservation.Enabled}}enabled{{else}}disabled{{end}}, {{if .Emergency}}active (leases are not expiring){{else}}inactive{{end}}</td></tr>
-<tr><th>Renews threshold / last minute</th><td>{{.Status.Registry.RenewsThresholdPerMin}} / {{.Status.Registry.RenewsLastMin}}</td></tr>
-<tr><th>Expected renewing clients</th><td>{{.Status.Registry.ExpectedClientsRenewing}}</td></tr>
-<tr><th>Replications last minute</th><td>{{.Status.Registry.ReplicationsLastMin}}</td></tr>
-</table>
-<h2>Peers</h2>
-{{if .Status.Peers}}<table>
-<tr><th>Name</th><th>URL</th><th>State</th><th>Detail</th></tr>
-{{range .Status.Peers}}<tr><td>{{.Name}}</td><td>{{.URL}}</td><td>{{if .Up}}up{{else}}down{{end}}</td><td>{{.Detail}}</td></tr>
-{{end}}</table>{{else}}<p>No peers.</p>{{end}}
-<h2>Instances currently registered</h2>
-{{if .Apps}}<table>
-<tr><th>Application</th><th>Status</th><th>Instances</th></tr>
-{{range .Apps}}<tr><td>{{.Name}}</td><td>{{.Statuses}}</td><td>{{range .Instances}}{{.ID}} {{.Status}} ({{.IPAddr}}){{if .HomePageURL}} <a href="{{.HomePageURL}}">home</a>{{end}}<br>{{end}}</td></tr>
-{{end}}</table>{{else}}<p>No instances available.</p>{{end}}
-</body>
-</html>
-`

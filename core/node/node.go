@@ -61,6 +61,10 @@ type Config struct {
 	MaxClockSkew time.Duration
 	// Warnings are shown on the dashboard (an insecure configuration, say).
 	Warnings []string
+	// Version is the build's version, shown on the dashboard.
+	Version string
+	// TraceURL, when set, is linked from the dashboard as the trace UI.
+	TraceURL string
 }
 
 // Trust is how a node proves itself to peers and tells peers from clients.
@@ -147,6 +151,7 @@ type Node struct {
 	wg       sync.WaitGroup
 	once     sync.Once
 	stopping atomic.Bool // readiness withdrawn: Stop has begun
+	probe    peerProbe   // the peers' names and readiness, for the dashboard
 }
 
 // New builds a node; nothing runs until Start.
@@ -207,7 +212,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	}
 	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster")),
 		cluster.WithHTTPClient(cfg.Trust.PeerClient(cluster.DefaultTransport())),
-		cluster.WithInstanceValidator(skewCheck(cfg.MaxClockSkew))); err != nil {
+		cluster.WithInstanceValidator(n.validatePeerInstances)); err != nil {
 		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
 	}
 
@@ -262,6 +267,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		IsPeer:       isPeer,
 		MaxClockSkew: cfg.MaxClockSkew,
 		Warnings:     cfg.Warnings,
+		Dashboard:    n.dashboardOptions(),
 	})
 
 	mux := http.NewServeMux()
@@ -413,29 +419,38 @@ func (n *Node) peerStatus() []eureka.PeerStatus {
 		}
 	}
 	var out []eureka.PeerStatus
-	for _, p := range n.cluster.Peers().List() {
+	peers := n.cluster.Peers().List()
+	probed := n.probe.get(context.Background(), peers, func() *http.Client { return n.cfg.Trust.PeerClient(cluster.DefaultTransport()) })
+	for _, p := range peers {
 		ps := eureka.PeerStatus{Name: p.Name, URL: p.URL, Up: true}
-		if s, ok := stats[p.Name]; ok {
+		s, ok := stats[p.Name]
+		if ok {
 			ps.Up = s.Paused == 0
 			ps.Detail = fmt.Sprintf("pending %d, in flight %d, sent %d batches (avg %.1f tasks), dropped %d",
 				s.PendingDepth, s.InFlight, s.Batches, s.AvgBatchSize(), s.Expired+s.Overflow+s.PermanentDropped)
 		}
+		pr, probedOK := probed[p.URL]
+		fillPeerStatus(&ps, statsOrNil(s, ok), probeOrNil(pr, probedOK))
 		out = append(out, ps)
 	}
 	return out
 }
 
-// skewCheck refuses an instance copied from a peer (startup sync, anti-entropy) whose
-// lastDirtyTimestamp lies further ahead than max, as the API refuses it in replicated writes; the
-// registry checks the rest (registry.ValidateInstance). Zero max accepts any.
-func skewCheck(max time.Duration) func(*registry.Instance) error {
-	return func(inst *registry.Instance) error {
-		if max <= 0 || inst.LastDirtyTimestamp <= 0 {
-			return nil
-		}
-		if limit := time.Now().Add(max).UnixMilli(); inst.LastDirtyTimestamp > limit {
-			return fmt.Errorf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", inst.LastDirtyTimestamp, max)
-		}
-		return nil
+// validatePeerInstances checks instances copied from peers (startup sync, anti-entropy pulls) as
+// replicated writes are checked: the action handlers' validators (Chain.ValidateInstances) and the
+// clock skew bound; the registry checks the rest (registry.ValidateInstance).
+func (n *Node) validatePeerInstances(ctx context.Context, insts []*registry.Instance) ([]string, error) {
+	why, err := n.receiver.ValidateInstances(ctx, insts)
+	if err != nil {
+		return nil, err
 	}
+	if max := n.cfg.MaxClockSkew; max > 0 {
+		limit := time.Now().Add(max).UnixMilli()
+		for i, inst := range insts {
+			if why[i] == "" && inst.LastDirtyTimestamp > limit {
+				why[i] = fmt.Sprintf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", inst.LastDirtyTimestamp, max)
+			}
+		}
+	}
+	return why, nil
 }

@@ -579,7 +579,8 @@ func (p *pipeline) itemResult(t *Task, r sdk.ItemResult) {
 			reg.Action = registry.ActionRegister
 			reg.LastDirty = t.Snapshot.LastDirtyTimestamp
 			reg.Status = t.Snapshot.Status
-			p.accept(&reg)
+			reg.instance, reg.wire = nil, 0
+			p.accept(reg.prepare(p.h.encode)) // a new task of this peer alone: encoded once here
 		}
 	case len(r.Entity) > 0:
 		// The peer holds a newer copy (409): adopt it locally, as a replicated write.

@@ -41,6 +41,7 @@ type Config struct {
 	PollInterval      time.Duration // propagation polling
 	WatchRate         float64       // propagation: writes watched per second, 0 = all
 	Settle            time.Duration // memory: wait before the final scrapes
+	CAFile            string        // PEM CA to trust for https targets
 	Progress          time.Duration // progress line interval, 0 = none
 	// Keep leaves the registered instances in the registry; by default the run deregisters
 	// every instance it registered before it returns.
@@ -162,6 +163,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (*Result, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, c: newClient(cfg.Connections, cfg.Timeout, cfg.Format), stderr: stderr}
+	if cfg.CAFile != "" {
+		if err := r.c.trust(cfg.CAFile); err != nil {
+			return nil, usageErr("-ca-file: %v", err)
+		}
+	}
 	defer r.c.close()
 	for _, b := range cfg.URLs {
 		u, _ := url.Parse(b)

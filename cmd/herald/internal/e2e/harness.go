@@ -193,7 +193,7 @@ func (n *Node) StartNoWait() {
 	n.logs = &bytes.Buffer{}
 	w := &lockedWriter{w: n.logs}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	newProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		n.mu.Unlock()
 		n.t.Fatalf("start %s: %v", n.Name, err)
@@ -287,14 +287,14 @@ func (n *Node) signal(sig syscall.Signal) {
 		return
 	}
 	if sig == syscall.SIGKILL {
-		_ = syscall.Kill(-cmd.Process.Pid, sig)
+		killGroup(cmd, sig)
 	} else {
 		_ = cmd.Process.Signal(sig)
 	}
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd, syscall.SIGKILL)
 		<-done
 	}
 }
