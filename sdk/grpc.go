@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -224,10 +225,21 @@ func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemR
 		return nil, callError(ctx, err)
 	}
 	if resp.FailureClass != 0 {
-		return nil, Fail(FailureClass(resp.FailureClass), errors.New(resp.Error))
+		err := errors.New(resp.Error)
+		if strings.HasSuffix(resp.Error, ErrTooLarge.Error()) {
+			err = remoteTooLarge(resp.Error) // the marker survives the process boundary
+		}
+		return nil, Fail(FailureClass(resp.FailureClass), err)
 	}
 	return resultsFromPB(resp.Results), nil
 }
+
+// remoteTooLarge is a plugin's error that wrapped ErrTooLarge, as its text.
+type remoteTooLarge string
+
+func (e remoteTooLarge) Error() string { return string(e) }
+
+func (remoteTooLarge) Unwrap() error { return ErrTooLarge }
 
 // callError classifies a failed call into a plugin: a plugin that is gone or restarting is a
 // transient failure, so the batch goes back to the front of the queue and nothing is lost.

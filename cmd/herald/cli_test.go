@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/core/config"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -165,5 +167,48 @@ func TestVersionOfABuiltBinary(t *testing.T) {
 	}
 	if gitErr == nil && !strings.Contains(string(out), "commit:  "+strings.TrimSpace(string(rev))) {
 		t.Errorf("herald version should name commit %s:\n%s", strings.TrimSpace(string(rev)), out)
+	}
+}
+
+// The three-host example configurations load, with certificates made by `herald tls` as their
+// comments say, and describe one cluster.
+func TestThreeHostExampleConfigs(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := runCLI("tls", "ca", "create", "-dir", dir); code != 0 {
+		t.Fatalf("herald tls ca create: %s", stderr)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if code, _, stderr := runCLI("tls", "cert", "create", "-node", "herald-"+n, "-host", "herald-"+n+".example.internal",
+			"-ca", filepath.Join(dir, "herald-ca.pem"), "-ca-key", filepath.Join(dir, "herald-ca-key.pem"), "-dir", dir); code != 0 {
+			t.Fatalf("herald tls cert create: %s", stderr)
+		}
+	}
+	var peers []string
+	for _, n := range []string{"a", "b", "c"} {
+		path := filepath.Join("..", "..", "examples", "three-hosts", "node-"+n+".hcl")
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The files name /etc/herald/tls/...: the same files, made here.
+		local := strings.ReplaceAll(string(src), "/etc/herald/tls", dir)
+		cfg, err := config.Parse(path, []byte(local), nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := checkPlugins(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Node.Name != "herald-"+n || !cfg.TLS.Enabled() || !cfg.Cluster.PeerAuth.MTLS || len(cfg.Cluster.Peers) != 3 {
+			t.Errorf("%s: node %q, tls %v, mtls %v, %d peers", path, cfg.Node.Name, cfg.TLS.Enabled(), cfg.Cluster.PeerAuth.MTLS, len(cfg.Cluster.Peers))
+		}
+		if !slices.Contains(cfg.Cluster.Peers, cfg.Node.AdvertiseURL) {
+			t.Errorf("%s: the peer list lacks the node's own URL %s", path, cfg.Node.AdvertiseURL)
+		}
+		if peers == nil {
+			peers = cfg.Cluster.Peers
+		} else if !slices.Equal(peers, cfg.Cluster.Peers) {
+			t.Errorf("%s: peers %v differ from node-a's %v", path, cfg.Cluster.Peers, peers)
+		}
 	}
 }

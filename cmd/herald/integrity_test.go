@@ -74,17 +74,19 @@ func TestLargeRegistrationCostsNoOtherWrite(t *testing.T) {
 	t.Parallel()
 	ports := e2e.FreePorts(t, 3)
 	urls := []string{urlOf(ports[0]), urlOf(ports[1]), urlOf(ports[2])}
-	// The sender holds a burst in its pending stage (one worker, 2 s batching delay), so the large
+	// Anti-entropy is off: what reaches a peer here came through the replication pipeline. The
+	// sender holds a burst in its pending stage (one worker, 2 s batching delay), so the large
 	// registrations and the status changes share batches, as under load.
-	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], urls, `
+	const noRepair = "\ncluster {\n  anti_entropy { enabled = false }\n}\n"
+	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], urls, noRepair+`
 replication {
   workers        = 1
   batching_delay = "2s"
 }`))
-	b := e2e.NewNode(t, heraldBin, "b", ports[1], clusterHCL(ports[1], urls, `
+	b := e2e.NewNode(t, heraldBin, "b", ports[1], clusterHCL(ports[1], urls, noRepair+`
 http { max_body_bytes = 262144 }
 replication { max_batch_bytes = 200000 }`))
-	c := e2e.NewNode(t, heraldBin, "c", ports[2], clusterHCL(ports[2], urls, ""))
+	c := e2e.NewNode(t, heraldBin, "c", ports[2], clusterHCL(ports[2], urls, noRepair))
 	for _, n := range []*e2e.Node{a, b, c} {
 		n.Start()
 	}

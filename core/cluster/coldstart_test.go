@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -201,5 +202,35 @@ func TestPeerInstancesAreValidated(t *testing.T) {
 				t.Errorf("node check ran %d times, want 2", checked.Load())
 			}
 		})
+	}
+}
+
+// TestPeerInstancesNotAppliedWhenValidatorsDown checks that when the validators cannot run (an
+// action handler is down), nothing a peer sends is applied, by the sync or by a pull.
+func TestPeerInstancesNotAppliedWhenValidatorsDown(t *testing.T) {
+	local := newRegistry(t, registry.SystemClock{})
+	cfg := DefaultConfig()
+	cfg.Peers = []string{badPeer(t)}
+	cfg.Sync.Retries = 1
+	cfg.AntiEntropy.Grace = -1
+	cfg.AntiEntropy.Enabled = false
+	down := func(context.Context, []*registry.Instance) ([]string, error) {
+		return nil, errors.New("action handler unavailable")
+	}
+	c, err := New(cfg, local, nil, WithResolver(&fakeResolver{}), WithInstanceValidator(down))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	<-c.SyncDone()
+	c.round(context.Background())
+	if n := local.Stats().Instances; n != 0 {
+		t.Errorf("%d instances applied while the validators were down", n)
+	}
+	if st := c.Stats(); st.SyncedInstances != 0 || st.Pulled != 0 || st.Failures != 1 {
+		t.Errorf("stats %+v, want nothing synced or pulled and one failed exchange", st)
 	}
 }

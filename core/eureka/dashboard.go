@@ -101,22 +101,22 @@ func (h *Handler) emergencyShown(st registry.Stats) bool {
 type dashboardView struct {
 	NodeName, Version, Uptime, Now string
 	// RefreshSeconds is the auto-refresh period, 0 when off.
-	RefreshSeconds        int
-	RefreshMeta           template.HTML
-	RefreshOn, RefreshOff string
-	MetricsPath, TraceURL string
-	HealthPath            string
-	Banner                string
-	Warnings              []string
-	Registry              registryStats
-	SelfPreservation      string
-	SelfPreservationState string
-	Nodes                 []dashNode
-	PeersUp, Peers        int
-	Health                []HealthCheck
-	HealthOK              bool
-	Query                 string
-	OverviewURL           string
+	RefreshSeconds                      int
+	RefreshMeta                         template.HTML
+	RefreshOn, RefreshOff, RefreshParam string
+	MetricsPath, TraceURL               string
+	HealthPath                          string
+	Banner                              string
+	Warnings                            []string
+	Registry                            registryStats
+	SelfPreservation                    string
+	SelfPreservationState               string
+	Nodes                               []dashNode
+	PeersUp, Peers                      int
+	Health                              []HealthCheck
+	HealthOK                            bool
+	Query                               string
+	OverviewURL                         string
 	// Overview: one page of applications.
 	Apps                   []dashApp
 	AppsMatched, AppsTotal int
@@ -271,6 +271,9 @@ func (h *Handler) dashboardView(r *http.Request, q dashboardQuery) dashboardView
 		// An integer only: safe to write as markup.
 		v.RefreshMeta = template.HTML(`<meta http-equiv="refresh" content="` + strconv.Itoa(v.RefreshSeconds) + `">`)
 	}
+	if q.refresh >= 0 {
+		v.RefreshParam = strconv.Itoa(q.refresh)
+	}
 	v.RefreshOn = q.url(q.app, q.q, q.page, -1)
 	v.RefreshOff = q.url(q.app, q.q, q.page, 0)
 	keep := q.refresh
@@ -287,8 +290,9 @@ func (h *Handler) dashboardView(r *http.Request, q dashboardQuery) dashboardView
 	case v.Banner == "":
 		v.SelfPreservationState = "learning"
 		until := h.started.Add(o.SelfPreservationGrace).UTC().Format("15:04:05 UTC")
-		v.SelfPreservation = "learning the renewal threshold after start: renewals are below it and leases are kept, " +
-			"but no emergency is declared until " + until + " and while no client is expected"
+		v.SelfPreservation = "learning the renewal threshold: renewals are below it, so expired leases are kept, " +
+			"but no emergency is declared before " + until + " (the first renewal threshold period after start), " +
+			"nor while no renewing client is expected"
 	default:
 		v.SelfPreservationState = "active"
 		v.SelfPreservation = "ACTIVE: renewals in the last minute (" + strconv.FormatInt(st.RenewsLastMin, 10) +

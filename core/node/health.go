@@ -60,12 +60,10 @@ func (n *Node) Ready() (bool, []Check) {
 	return ok, checks
 }
 
-// syncCheck is the startup sync's state; a cluster that can say more (Ready) is asked.
+// syncCheck is done once the startup sync has finished, whether reads are gated or not (with
+// wait_when_empty = 0 reads are served during the sync, but the registry may still lack what
+// the peers hold).
 func (n *Node) syncCheck() Check {
-	if r, ok := any(n.cluster).(interface{ Ready() (bool, string) }); ok {
-		ready, why := r.Ready()
-		return Check{Name: "startup_sync", OK: ready, Detail: why}
-	}
 	select {
 	case <-n.cluster.SyncDone():
 		st := n.cluster.Stats()
@@ -79,7 +77,12 @@ func (n *Node) syncCheck() Check {
 	}
 }
 
+// readsCheck is the read gate; a cluster that can say why (Ready) is asked.
 func (n *Node) readsCheck() Check {
+	if r, ok := any(n.cluster).(interface{ Ready() (bool, string) }); ok {
+		ready, why := r.Ready()
+		return Check{Name: "reads", OK: ready, Detail: why}
+	}
 	if n.cluster.AllowReads() {
 		return Check{Name: "reads", OK: true, Detail: "serving reads"}
 	}
