@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,7 +82,14 @@ type SendError struct {
 	Err   error
 }
 
-func (e *SendError) Error() string { return e.Class.String() + ": " + e.Err.Error() }
+func (e *SendError) Error() string {
+	msg, prefix := e.Err.Error(), e.Class.String()+": "
+	// A failure that crossed the plugin boundary already names its class: say it once.
+	if strings.HasPrefix(msg, prefix) {
+		return msg
+	}
+	return prefix + msg
+}
 
 // Unwrap returns the cause.
 func (e *SendError) Unwrap() error { return e.Err }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/plugintest"
 )
 
 func batch(n int) sdk.Batch {
@@ -105,12 +106,19 @@ func TestTooLargeIsPermanentAndMarked(t *testing.T) {
 	defer srv.Close()
 	b := batch(3)
 	b.Items[1].Action, b.Items[1].Instance = sdk.ActionRegister, []byte(`{"metadata":{"blob":"`+strings.Repeat("x", 2<<20)+`"}}`)
-	_, err := New(Options{}).Send(context.Background(), sdk.Peer{Name: "p", URL: srv.URL + "/eureka/"}, b)
-	if sdk.ClassOf(err) != sdk.Permanent || !errors.Is(err, sdk.ErrTooLarge) {
-		t.Fatalf("a 413 must be a permanent failure marked sdk.ErrTooLarge, got %v", err)
-	}
-	if !strings.Contains(err.Error(), "peer p") || !strings.Contains(err.Error(), "3 items") {
-		t.Fatalf("the error must name the peer and the batch: %v", err)
+	peer := sdk.Peer{Name: "p", URL: srv.URL + "/eureka/"}
+	for name, tr := range map[string]sdk.Transport{
+		"in-process": New(Options{}),
+		// As a plugin process would run it: the error crosses gRPC as a class and a text.
+		"over gRPC": plugintest.ServeTransport(t, NewPlugin()),
+	} {
+		_, err := tr.Send(context.Background(), peer, b)
+		if sdk.ClassOf(err) != sdk.Permanent || !errors.Is(err, sdk.ErrTooLarge) {
+			t.Fatalf("%s: a 413 must be a permanent failure marked sdk.ErrTooLarge, got %v", name, err)
+		}
+		if !strings.Contains(err.Error(), "peer p") || !strings.Contains(err.Error(), "3 items") {
+			t.Fatalf("%s: the error must name the peer and the batch: %v", name, err)
+		}
 	}
 }
 
