@@ -262,5 +262,10 @@ cluster {
 		if strings.Count(logs, "reads open") != 1 || !strings.Contains(logs, "cold start") {
 			t.Errorf("%s: want one \"reads open\" line naming the cold start; logs:\n%s", n.Name, logs)
 		}
+		for _, m := range []string{"herald_cluster_cold_start", "herald_cluster_reads_open"} {
+			if v, err := labelledSum(n, m); err != nil || v != 1 {
+				t.Errorf("%s: %s = %v (%v), want 1", n.Name, m, v, err)
+			}
+		}
 	}
 }

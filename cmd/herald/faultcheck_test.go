@@ -69,9 +69,12 @@ func TestFaultSchedule(t *testing.T) {
 			if *fcEnv != "" {
 				cfg.Env = strings.Split(*fcEnv, ",")
 			}
-			repro := fmt.Sprintf("go test ./cmd/herald -run TestFaultSchedule -v -faultcheck.seed=%d -faultcheck.duration=%v "+
-				"-faultcheck.nodes=%d -faultcheck.writers=%d -faultcheck.faults=%s -faultcheck.roam=%v",
-				s, *fcDuration, *fcNodes, *fcWriters, *fcFaults, *fcRoam)
+			repro := fmt.Sprintf("go test ./cmd/herald -run TestFaultSchedule -v -timeout 30m -faultcheck.seed=%d -faultcheck.duration=%v "+
+				"-faultcheck.nodes=%d -faultcheck.writers=%d -faultcheck.faults=%s -faultcheck.roam=%v -faultcheck.settle=%v",
+				s, *fcDuration, *fcNodes, *fcWriters, *fcFaults, *fcRoam, *fcSettle)
+			if *fcEnv != "" {
+				repro += " -faultcheck.env=" + *fcEnv
+			}
 			res := faultcheck.Run(t, cfg)
 			t.Log(res.Summary())
 			if !res.Passed() {

@@ -499,3 +499,20 @@ func (c *responseCache) size() (rwDocs int, rwBytes int64, roDocs int, roBytes i
 	c.roMu.RUnlock()
 	return rwDocs, rwBytes, roDocs, c.roBytes.Load()
 }
+
+// CacheStats is the response cache's size, per level.
+type CacheStats struct {
+	// ReadWriteDocs and ReadWriteBytes are the documents the read-write level holds and their
+	// bytes (plain and gzipped, keys and slot overhead included).
+	ReadWriteDocs  int
+	ReadWriteBytes int64
+	// ReadOnlyDocs and ReadOnlyBytes are the same for the read-only level (zero when it is off).
+	ReadOnlyDocs  int
+	ReadOnlyBytes int64
+}
+
+// CacheStats returns the response cache's size, for metrics.
+func (h *Handler) CacheStats() CacheStats {
+	rwd, rwb, rod, rob := h.cache.size()
+	return CacheStats{ReadWriteDocs: rwd, ReadWriteBytes: rwb, ReadOnlyDocs: rod, ReadOnlyBytes: rob}
+}

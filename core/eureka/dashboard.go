@@ -244,7 +244,11 @@ func (h *Handler) serveDashboard(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) dashboardView(r *http.Request, q dashboardQuery) dashboardView {
 	now := h.clock.Now()
 	st := h.reg.Stats()
-	info := h.statusInfo()
+	var peers []PeerStatus
+	if h.peers != nil {
+		peers = h.peers()
+	}
+	info := h.statusInfoOf(st, peers)
 	o := h.dashOpts
 	v := dashboardView{
 		NodeName:    o.NodeName,
@@ -319,37 +323,35 @@ func (h *Handler) dashboardView(r *http.Request, q dashboardQuery) dashboardView
 		self.URL = selfURL(r)
 	}
 	v.Nodes = append(v.Nodes, self)
-	if h.peers != nil {
-		for _, p := range h.peers() {
-			v.Peers++
-			n := dashNode{Name: p.NodeName, URL: p.URL, Health: p.Health, LastError: p.LastError,
-				Queue: strconv.FormatInt(p.Queue, 10), Dropped: strconv.FormatInt(p.Dropped, 10), P99: "–"}
-			if n.Name == "" {
-				n.Name = hostOf(p.URL, p.Name)
-			}
-			if p.SendP99 > 0 {
-				n.P99 = formatLatency(p.SendP99)
-			}
-			switch {
-			case !p.Up:
-				n.HealthClass = "down"
-				if n.Health == "" {
-					n.Health = "down"
-				}
-			case p.Health == "" || p.Health == "ready":
-				n.HealthClass = "up"
-				v.PeersUp++
-				if n.Health == "" {
-					n.Health = "up"
-				}
-			default:
-				n.HealthClass = "down"
-			}
-			if n.LastError == "" && !p.Up {
-				n.LastError = p.Detail
-			}
-			v.Nodes = append(v.Nodes, n)
+	for _, p := range peers {
+		v.Peers++
+		n := dashNode{Name: p.NodeName, URL: p.URL, Health: p.Health, LastError: p.LastError,
+			Queue: strconv.FormatInt(p.Queue, 10), Dropped: strconv.FormatInt(p.Dropped, 10), P99: "–"}
+		if n.Name == "" {
+			n.Name = hostOf(p.URL, p.Name)
 		}
+		if p.SendP99 > 0 {
+			n.P99 = formatLatency(p.SendP99)
+		}
+		switch {
+		case !p.Up:
+			n.HealthClass = "down"
+			if n.Health == "" {
+				n.Health = "down"
+			}
+		case p.Health == "" || p.Health == "ready":
+			n.HealthClass = "up"
+			v.PeersUp++
+			if n.Health == "" {
+				n.Health = "up"
+			}
+		default:
+			n.HealthClass = "down"
+		}
+		if n.LastError == "" && !p.Up {
+			n.LastError = p.Detail
+		}
+		v.Nodes = append(v.Nodes, n)
 	}
 
 	if q.app != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
+	"github.com/heraldhq/herald/core/registry"
 )
 
 // EmergencyBanner is the text Eureka's dashboard shows while self-preservation keeps expired
@@ -77,7 +78,15 @@ type peerInfo struct {
 }
 
 func (h *Handler) statusInfo() statusInfo {
-	st := h.reg.Stats()
+	var peers []PeerStatus
+	if h.peers != nil {
+		peers = h.peers()
+	}
+	return h.statusInfoOf(h.reg.Stats(), peers)
+}
+
+// statusInfoOf is the status summary of st and peers.
+func (h *Handler) statusInfoOf(st registry.Stats, peers []PeerStatus) statusInfo {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	info := statusInfo{
@@ -113,17 +122,15 @@ func (h *Handler) statusInfo() statusInfo {
 		}
 	}
 	var reg, up, down []string
-	if h.peers != nil {
-		for _, p := range h.peers() {
-			info.Peers = append(info.Peers, peerInfo{Name: p.Name, URL: p.URL, Up: p.Up, Detail: p.Detail,
-				NodeName: p.NodeName, Health: p.Health, Queue: p.Queue, Dropped: p.Dropped,
-				SendP99Ms: p.SendP99.Milliseconds(), LastError: p.LastError})
-			reg = append(reg, p.URL)
-			if p.Up {
-				up = append(up, p.URL)
-			} else {
-				down = append(down, p.URL)
-			}
+	for _, p := range peers {
+		info.Peers = append(info.Peers, peerInfo{Name: p.Name, URL: p.URL, Up: p.Up, Detail: p.Detail,
+			NodeName: p.NodeName, Health: p.Health, Queue: p.Queue, Dropped: p.Dropped,
+			SendP99Ms: p.SendP99.Milliseconds(), LastError: p.LastError})
+		reg = append(reg, p.URL)
+		if p.Up {
+			up = append(up, p.URL)
+		} else {
+			down = append(down, p.URL)
 		}
 	}
 	info.ApplicationStats = applicationStats{

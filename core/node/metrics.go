@@ -52,6 +52,11 @@ var (
 	descAEFailures = prometheus.NewDesc("herald_antientropy_failures_total", "Anti-entropy exchanges that failed.", nil, nil)
 	descSyncDone   = prometheus.NewDesc("herald_cluster_startup_sync_done", "1 once the startup sync finished.", nil, nil)
 	descSynced     = prometheus.NewDesc("herald_cluster_startup_synced_instances", "Instances copied by the startup sync.", nil, nil)
+	descReadsOpen  = prometheus.NewDesc("herald_cluster_reads_open", "1 while full reads are served (startup sync done, or cold start, or the empty-sync window over).", nil, nil)
+	descColdStart  = prometheus.NewDesc("herald_cluster_cold_start", "1 when the startup sync ended as a cold start (every peer that answered was starting too).", nil, nil)
+	descAETies     = prometheus.NewDesc("herald_antientropy_ties_total", "Instances whose copies had equal lastDirtyTimestamps and different content.", nil, nil)
+	descCacheDocs  = prometheus.NewDesc("herald_response_cache_documents", "Documents held by the response cache, by level (rw, ro).", []string{"level"}, nil)
+	descCacheBytes = prometheus.NewDesc("herald_response_cache_bytes", "Bytes held by the response cache, by level (rw, ro); bounded by response_cache.max_bytes per level.", []string{"level"}, nil)
 )
 
 type registryCollector struct{ n *Node }
@@ -59,7 +64,8 @@ type registryCollector struct{ n *Node }
 func (c *registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApps, descInstances, descRenews, descThreshold, descExpected,
 		descSPEnabled, descSPActive, descEvicted, descWrites, descReplRecv, descPeers, descAEExchange, descAEMismatch,
-		descAERepairs, descAEFailures, descSyncDone, descSynced} {
+		descAERepairs, descAEFailures, descSyncDone, descSynced, descReadsOpen, descColdStart, descAETies,
+		descCacheDocs, descCacheBytes} {
 		ch <- d
 	}
 }
@@ -100,6 +106,14 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAEFailures, float64(cs.Failures))
 	gauge(descSyncDone, b2f(cs.SyncDone))
 	gauge(descSynced, float64(cs.SyncedInstances))
+	gauge(descReadsOpen, b2f(c.n.cluster.AllowReads()))
+	gauge(descColdStart, b2f(cs.ColdStart))
+	counter(descAETies, float64(cs.Ties))
+	rc := c.n.api.CacheStats()
+	gauge(descCacheDocs, float64(rc.ReadWriteDocs), "rw")
+	gauge(descCacheDocs, float64(rc.ReadOnlyDocs), "ro")
+	gauge(descCacheBytes, float64(rc.ReadWriteBytes), "rw")
+	gauge(descCacheBytes, float64(rc.ReadOnlyBytes), "ro")
 }
 
 var (

@@ -365,20 +365,27 @@ type Verdict struct {
 	// absent) but are on some node; Missing must be present but are absent from some node;
 	// Differ are on every node, with different fields.
 	Resurrected, Missing, Differ int
-	Problems                     []string
+	// Problems details a few instances of each kind of problem.
+	Problems []string
+	shown    map[string]int
 }
 
 // OK reports whether the snapshot shows no loss, divergence or stray instance.
 func (v *Verdict) OK() bool { return v.Lost == 0 && v.Diverged == 0 && v.Unexpected == 0 }
 
-// maxProblems bounds the detail kept in a verdict, maxShown the operations shown per instance.
+// maxPerKind bounds the detail kept in a verdict per kind of problem, maxShown the operations
+// shown per instance.
 const (
-	maxProblems = 20
-	maxShown    = 12
+	maxPerKind = 7
+	maxShown   = 12
 )
 
-func (v *Verdict) problem(format string, args ...any) {
-	if len(v.Problems) < maxProblems {
+func (v *Verdict) problem(kind, format string, args ...any) {
+	if v.shown == nil {
+		v.shown = map[string]int{}
+	}
+	if v.shown[kind] < maxPerKind {
+		v.shown[kind]++
 		v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
 	}
 }
@@ -390,7 +397,7 @@ func (h *History) Check(regs []map[string]State) *Verdict {
 		for k := range r {
 			if _, ok := h.byInstance[k]; !ok {
 				v.Unexpected++
-				v.problem("node%d holds %s, which no client wrote", i, k)
+				v.problem("unexpected", "node%d holds %s, which no client wrote", i, k)
 			}
 		}
 	}
@@ -414,7 +421,7 @@ func (h *History) Check(regs []map[string]State) *Verdict {
 			if strict, loose, ok = allowed(ops); !ok {
 				if diverged {
 					v.Diverged++
-					v.problem("%s diverged: %s", k, h.describe(obs, ops))
+					v.problem("diverged", "%s diverged: %s", k, h.describe(obs, ops))
 				}
 				continue
 			}
@@ -431,26 +438,30 @@ func (h *History) Check(regs []map[string]State) *Verdict {
 			}
 			return true
 		}
+		kind := ""
+		if diverged || !in(loose) {
+			kind = v.classify(strict, obs)
+		}
 		switch {
 		case in(strict):
 		case in(loose):
 			v.CrashLost++
 		default:
 			v.Lost++
-			v.problem("%s lost: allowed %v, %s", k, strict, h.describe(obs, ops))
+			v.problem(kind, "%s lost (%s): allowed %v, %s", k, kind, strict, h.describe(obs, ops))
 		}
 		if diverged {
 			v.Diverged++
-			v.problem("%s diverged: %s", k, h.describe(obs, ops))
-		}
-		if diverged || !in(loose) {
-			v.classify(strict, obs)
+			if in(loose) {
+				v.problem(kind, "%s diverged (%s): %s", k, kind, h.describe(obs, ops))
+			}
 		}
 	}
 	return v
 }
 
-func (v *Verdict) classify(allowed, obs []State) {
+// classify counts an instance that is lost or diverged by what is wrong with it, and names that.
+func (v *Verdict) classify(allowed, obs []State) string {
 	allAbsent, allPresent := true, true
 	for _, s := range allowed {
 		allAbsent = allAbsent && !s.Present
@@ -464,11 +475,15 @@ func (v *Verdict) classify(allowed, obs []State) {
 	switch {
 	case allAbsent && somePresent:
 		v.Resurrected++
+		return "cancelled but present"
 	case allPresent && someAbsent:
 		v.Missing++
+		return "missing"
 	case !someAbsent:
 		v.Differ++
+		return "fields differ"
 	}
+	return "other"
 }
 
 func (h *History) describe(obs []State, ops []*Op) string {
