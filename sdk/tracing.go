@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -37,6 +38,16 @@ import (
 const tracerName = "github.com/heraldhq/herald/sdk"
 
 var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// InjectTraceContext writes the W3C trace context of ctx's span (traceparent, tracestate) into h,
+// so the receiving node's spans for a request join the sender's trace. A transport that speaks
+// HTTP calls it on every batch request; ctx is the one Send received, which carries the batch
+// span. Nothing is written when ctx has no sampled span.
+func InjectTraceContext(ctx context.Context, h http.Header) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.IsSampled() {
+		propagator.Inject(ctx, propagation.HeaderCarrier(h))
+	}
+}
 
 var tracingOnce sync.Once
 

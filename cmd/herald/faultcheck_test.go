@@ -34,11 +34,10 @@ var (
 // knownIssue names what the default schedule still finds in herald. While it is not empty, the
 // default run (no -faultcheck.* flag given) is skipped, so that CI stays green, and any run with a
 // -faultcheck.* flag reports the failures. Empty it once they are fixed: CI then runs seed 1.
-const knownIssue = "replication loses cancels: batches to a peer are sent by concurrent workers and " +
-	"may apply out of order, and a replicated register older than the instance's tombstone brings a cancelled " +
-	"instance back (fails even without faults: -faultcheck.faults=none -faultcheck.duration=8s); and a node " +
-	"restarting around a cancel keeps the instance, since its startup-sync copy is registered after the cancel " +
-	"and anti-entropy's tombstone rule then keeps it (-faultcheck.seed=1 -faultcheck.duration=30s)"
+const knownIssue = "herald loses acknowledged cancels (RELIABILITY.md, Results): a late replicated register " +
+	"undoes a cancel even without faults (-faultcheck.faults=none -faultcheck.duration=10s; passes with " +
+	"-faultcheck.env=HERALD_REPLICATION__WORKERS=1), and a node restarted or paused around a cancel keeps the " +
+	"instance, which anti-entropy does not remove (-faultcheck.seed=1 -faultcheck.duration=30s)"
 
 func TestFaultSchedule(t *testing.T) {
 	if testing.Short() {

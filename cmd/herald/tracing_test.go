@@ -179,6 +179,17 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 		t.Fatalf("the apply span on B must be a child of A's task span: trace %s parent %s, task %s/%s",
 			apply.SpanContext().TraceID(), apply.Parent().SpanID(), task.SpanContext().TraceID(), task.SpanContext().SpanID())
 	}
+	// The batch POST carries the batch span's context: on B its server span is in the batch's
+	// trace (the batch span's child in-process; under the plugin's Send span out of process).
+	e2e.Eventually(t, 10*time.Second, func() error {
+		for _, s := range spansOf(t, b, exps[1]) {
+			if strings.Contains(s.Name(), "peerreplication/batch") && s.SpanContext().TraceID() == batch.SpanContext().TraceID() &&
+				s.Parent().IsValid() {
+				return nil
+			}
+		}
+		return fmt.Errorf("B has no batch request span under A's batch span")
+	})
 	return a, exps[0], batch
 }
 

@@ -185,6 +185,7 @@ func TestDashboardPaginationAndSearch(t *testing.T) {
 func TestDashboardEscapes(t *testing.T) {
 	n := newDashNode(t, nil, nil, true, func(o *eureka.Options) {
 		o.Dashboard.NodeName = `<i>node</i>`
+		o.Warnings = []string{"cluster.insecure_peers is set: <peers> are not authenticated"}
 		o.Peers = func() []eureka.PeerStatus {
 			return []eureka.PeerStatus{{Name: "p", URL: "http://10.0.0.2:8761/eureka/", LastError: `<img src=x onerror=alert(1)>`}}
 		}
@@ -196,7 +197,7 @@ func TestDashboardEscapes(t *testing.T) {
 	for _, q := range []string{"", "?app=EVIL", "?q=%3Cimg"} {
 		page := n.get(t, q)
 		wantNotIn(t, page, "page "+q, "<img", "<i>", "javascript:")
-		wantIn(t, page, "page "+q, "&lt;i&gt;node&lt;/i&gt;")
+		wantIn(t, page, "page "+q, "&lt;i&gt;node&lt;/i&gt;", "insecure_peers is set: &lt;peers&gt; are not authenticated")
 	}
 	wantIn(t, n.get(t, "?app=EVIL"), "app view", "&lt;img src=x onerror=alert(1)&gt;")
 }

@@ -3,12 +3,15 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/core/cluster"
 	"github.com/heraldhq/herald/core/eureka"
 	"github.com/heraldhq/herald/core/replication"
 	"github.com/heraldhq/herald/sdk"
@@ -48,6 +51,14 @@ func (n *Node) dashboardHealth() []eureka.HealthCheck {
 		out[i] = eureka.HealthCheck{Name: c.Name, OK: c.OK, Detail: c.Detail}
 	}
 	return out
+}
+
+// probeClient is the HTTP client of the peer probes: the node's peer credentials, and idle
+// connections closed soon after the dashboard is no longer looked at.
+func (n *Node) probeClient() *http.Client {
+	t := cluster.DefaultTransport()
+	t.IdleConnTimeout = 2 * peerProbeInterval
+	return n.cfg.Trust.PeerClient(t)
 }
 
 // fillPeerStatus adds a peer's replication figures and what its last probe found to ps.
@@ -178,6 +189,10 @@ func (p *peerProbe) probe(ctx context.Context, peer sdk.Peer) probeResult {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the method and URL: the table shows the peer's URL
+		}
 		return probeResult{health: "unreachable", err: err.Error()}
 	}
 	defer resp.Body.Close()

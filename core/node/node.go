@@ -409,8 +409,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
-// peerStatus reports each peer for the status page: up unless its last sends failed or its
-// pipeline is paused by the traffic shaper.
+// peerStatus reports each peer for the status page and the dashboard: up unless its pipeline is
+// paused by the traffic shaper or its readiness endpoint does not answer; with its name, queue,
+// drops and send latency p99 (dashboard.go).
 func (n *Node) peerStatus() []eureka.PeerStatus {
 	stats := map[string]replication.PeerStats{}
 	if n.repl != nil {
@@ -420,7 +421,7 @@ func (n *Node) peerStatus() []eureka.PeerStatus {
 	}
 	var out []eureka.PeerStatus
 	peers := n.cluster.Peers().List()
-	probed := n.probe.get(context.Background(), peers, func() *http.Client { return n.cfg.Trust.PeerClient(cluster.DefaultTransport()) })
+	probed := n.probe.get(context.Background(), peers, n.probeClient)
 	for _, p := range peers {
 		ps := eureka.PeerStatus{Name: p.Name, URL: p.URL, Up: true}
 		s, ok := stats[p.Name]

@@ -146,6 +146,8 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	if t.opts.Compress {
 		h.Set("Content-Encoding", "gzip")
 	}
+	// The batch span's context: the receiving node's spans for this request join the batch's trace.
+	sdk.InjectTraceContext(ctx, h)
 	if t.signer != nil {
 		t.signer.Sign(req, body)
 	}
