@@ -164,6 +164,9 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 			t.Errorf("task span lacks the %q event", ev)
 		}
 	}
+	if attr(task, "herald.node") != "node-0" || attr(apply, "herald.node") != "node-1" {
+		t.Errorf("spans must name their node: task on %q, apply on %q", attr(task, "herald.node"), attr(apply, "herald.node"))
+	}
 	if attr(task, "herald.peer") == "" || attr(task, "herald.action") != "Register" || attr(task, "herald.app") != "TRACED" ||
 		attr(task, "herald.task_id") != "register#TRACED/t1" {
 		t.Errorf("task span attributes: %v", task.Attributes())

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -123,14 +124,20 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(
+	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sampler),
 		// A batch span links to every task it carries; Eureka's batches hold up to 250 tasks, and
 		// the SDK's default of 128 links would silently drop the rest.
 		sdktrace.WithRawSpanLimits(spanLimits()),
-	)
+	}
+	if cfg.InstanceID != "" {
+		// Every span names its node in a searchable attribute (Jaeger searches span tags, and
+		// every node reports the same service.name).
+		opts = append(opts, sdktrace.WithSpanProcessor(nodeAttribute{attribute.String("herald.node", cfg.InstanceID)}))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
 	return &Provider{tp: tp, sdk: tp, propagator: Propagator}, nil
 }
 
@@ -263,3 +270,11 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 	}
 	return p.sdk.ForceFlush(ctx)
 }
+
+// nodeAttribute is a span processor that sets the node's name on every span as it starts.
+type nodeAttribute struct{ kv attribute.KeyValue }
+
+func (p nodeAttribute) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) { s.SetAttributes(p.kv) }
+func (nodeAttribute) OnEnd(sdktrace.ReadOnlySpan)                           {}
+func (nodeAttribute) Shutdown(context.Context) error                        { return nil }
+func (nodeAttribute) ForceFlush(context.Context) error                      { return nil }
