@@ -335,6 +335,19 @@ telemetry {
     insecure     = false
     # Share of new traces sampled; a trace started upstream keeps its parent's decision.
     sample_ratio = 1.0
+    # Share of new traces per kind of work, multiplied by sample_ratio. The kind is decided where a
+    # trace starts (the client's request) and every node and plugin process follows that decision.
+    # Heartbeats are most of the traffic and all alike; reads and anti-entropy checks are traced
+    # only under a sampled parent. OTEL_TRACES_SAMPLER, when set, replaces all of this.
+    sampling = {
+      register     = 1    # registrations and metadata updates
+      heartbeat    = 0.01
+      cancel       = 1
+      status       = 1    # status overrides and their removal
+      reads        = 0    # GETs of the Eureka API, the dashboard, metrics
+      anti_entropy = 0    # /herald/v1 digests, pulls, startup sync
+      other        = 1    # custom actions and anything else that starts a trace
+    }
   }
   # Prometheus metrics in the text format.
   metrics {

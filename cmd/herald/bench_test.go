@@ -210,8 +210,8 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		sets []string
 	}{
 		{"off", nil},
-		{"sampled=1%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=0.01"}},
-		{"sampled=100%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=1"}},
+		{"sampled=1%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=0.01", "telemetry.tracing.sampling.heartbeat=1"}},
+		{"sampled=100%", []string{"telemetry.tracing.enabled=true", "telemetry.tracing.sample_ratio=1", "telemetry.tracing.sampling.heartbeat=1"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			withSpanSink = len(c.sets) > 0

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,8 +175,24 @@ http {
 // Tasks that cannot reach a peer within shutdown_timeout are reported in the log, per peer.
 func TestGracefulStopReportsUnsent(t *testing.T) {
 	t.Parallel()
-	ports := e2e.FreePorts(t, 2) // nothing listens on the second port
-	urls := []string{urlOf(ports[0]), urlOf(ports[1])}
+	// The peer's port is held by a listener that closes every connection at once: sends fail as
+	// a peer that is down makes them fail, and no other process can take the port meanwhile.
+	ports := e2e.FreePorts(t, 1)
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { down.Close() })
+	go func() {
+		for {
+			c, err := down.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	urls := []string{urlOf(ports[0]), urlOf(down.Addr().(*net.TCPAddr).Port)}
 	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], urls, `
 http {
   shutdown_timeout = "1s"

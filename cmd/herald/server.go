@@ -240,7 +240,7 @@ func nodeConfig(cfg *config.Config) node.Config {
 			ServiceName: cfg.Telemetry.ServiceName,
 			InstanceID:  name,
 			Tracing: telemetry.TracingConfig{Enabled: tr.Enabled, Exporter: tr.Exporter, Endpoint: tr.Endpoint,
-				Headers: tr.Headers, Insecure: tr.Insecure, SampleRatio: tr.SampleRatio},
+				Headers: tr.Headers, Insecure: tr.Insecure, SampleRatio: tr.SampleRatio, Sampling: tr.Sampling},
 		},
 		MetricsPath:  metricsPath,
 		MaxClockSkew: cfg.Registry.MaxClockSkew,

@@ -199,7 +199,8 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 // A heartbeat superseded by a newer one for the same instance ends its task span with the
 // superseded event.
 func TestSupersededTaskSpan(t *testing.T) {
-	nodes, exps := tracedPair(t, "replication.workers=1", "replication.batching_delay=300ms", "replication.max_batch_size=1000")
+	nodes, exps := tracedPair(t, "replication.workers=1", "replication.batching_delay=300ms", "replication.max_batch_size=1000",
+		"telemetry.tracing.sampling.heartbeat=1")
 	a := nodes[0]
 	an := &e2e.Node{Name: "a", Port: portOf(a)}
 	register(t, an, "SUP", "s1", 1000, nil)

@@ -217,6 +217,9 @@ type TracingConfig struct {
 	Headers     map[string]string `koanf:"headers"`
 	Insecure    bool              `koanf:"insecure"`
 	SampleRatio float64           `koanf:"sample_ratio"`
+	// Sampling is the ratio of new traces per kind of work (register, heartbeat, cancel, status,
+	// reads, anti_entropy, other), multiplied by SampleRatio.
+	Sampling map[string]float64 `koanf:"sampling"`
 }
 
 // MetricsConfig is `telemetry { metrics {} }`.

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/core/clientauth"
+	"github.com/heraldhq/herald/core/telemetry"
 	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
@@ -138,6 +139,14 @@ func (c *Config) Validate() error {
 	}
 	if t.SampleRatio < 0 || t.SampleRatio > 1 {
 		bad("telemetry.tracing.sample_ratio", "must be between 0 and 1 (got %v)", t.SampleRatio)
+	}
+	for k, v := range t.Sampling {
+		key := "telemetry.tracing.sampling." + k
+		if _, known := telemetry.DefaultSampling[k]; !known {
+			bad(key, "unknown kind of work (known: register, heartbeat, cancel, status, reads, anti_entropy, other)")
+		} else if v < 0 || v > 1 {
+			bad(key, "must be between 0 and 1 (got %v)", v)
+		}
 	}
 	if c.Telemetry.Metrics.Enabled && !strings.HasPrefix(c.Telemetry.Metrics.Path, "/") {
 		bad("telemetry.metrics.path", `must start with "/" (got %q)`, c.Telemetry.Metrics.Path)

@@ -37,8 +37,12 @@ type TracingConfig struct {
 	Endpoint string
 	Headers  map[string]string
 	Insecure bool
-	// SampleRatio is the parent-based ratio of new traces that are sampled (0..1).
+	// SampleRatio is the parent-based ratio of new traces that are sampled (0..1), multiplied by
+	// the ratio of the trace's kind (Sampling).
 	SampleRatio float64
+	// Sampling overrides DefaultSampling per kind of work (register, heartbeat, cancel, status,
+	// reads, anti_entropy, other). OTEL_TRACES_SAMPLER, when set, replaces all of it.
+	Sampling map[string]float64
 }
 
 // Config is what Setup needs.
@@ -100,7 +104,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 			return nil, err
 		}
 	}
-	sampler, err := newSampler(tc.SampleRatio, getenv)
+	sampler, err := newSampler(tc.SampleRatio, tc.Sampling, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +202,7 @@ func newExporter(ctx context.Context, tc TracingConfig, getenv func(string) stri
 }
 
 // newSampler honours OTEL_TRACES_SAMPLER/_ARG over the configured parent-based ratio.
-func newSampler(ratio float64, getenv func(string) string) (sdktrace.Sampler, error) {
+func newSampler(ratio float64, perKind map[string]float64, getenv func(string) string) (sdktrace.Sampler, error) {
 	arg := func(def float64) (float64, error) {
 		s := getenv("OTEL_TRACES_SAMPLER_ARG")
 		if s == "" {
@@ -212,13 +216,7 @@ func newSampler(ratio float64, getenv func(string) string) (sdktrace.Sampler, er
 	}
 	switch s := getenv("OTEL_TRACES_SAMPLER"); s {
 	case "":
-		switch {
-		case ratio >= 1:
-			return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
-		case ratio <= 0:
-			return sdktrace.ParentBased(sdktrace.NeverSample()), nil
-		}
-		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+		return newKindSampler(ratio, perKind), nil
 	case "always_on":
 		return sdktrace.AlwaysSample(), nil
 	case "always_off":

@@ -347,9 +347,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// Eventually polls f until it returns nil or the timeout passes.
+// MinTimeout is the least time Eventually gives a condition. Tests run in parallel on small, busy
+// machines (CI has two cores), where a condition that takes a second on an idle laptop can take
+// twenty; a generous deadline costs nothing when the condition is met early.
+const MinTimeout = 30 * time.Second
+
+// Eventually polls f until it returns nil or the timeout (at least MinTimeout) passes.
 func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
+	timeout = max(timeout, MinTimeout)
 	deadline := time.Now().Add(timeout)
 	var err error
 	for {
