@@ -228,3 +228,52 @@ func portOf(n *node.Node) int {
 	v, _ := strconv.Atoi(p)
 	return v
 }
+
+// With the default sampling, under a steady heartbeat load: every registration is traced, about
+// 1% of heartbeats are, and anti-entropy digest checks are not.
+func TestDefaultSamplingPerKind(t *testing.T) {
+	nodes, exps := tracedPair(t, "cluster.anti_entropy.interval=200ms")
+	a := &e2e.Node{Name: "a", Port: portOf(nodes[0])}
+	const regs, beats = 20, 400
+	for i := 0; i < regs; i++ {
+		register(t, a, "SAMPLED", fmt.Sprintf("s%d", i), 1000, nil)
+	}
+	for i := 0; i < beats; i++ {
+		if code, _ := do(t, "PUT", a.URL()+fmt.Sprintf("apps/SAMPLED/s%d?status=UP", i%regs), nil, nil); code != 200 {
+			t.Fatalf("heartbeat: %d", code)
+		}
+	}
+	// Wait for several anti-entropy rounds to have run.
+	e2e.Eventually(t, 20*time.Second, func() error {
+		if n := nodes[0].Cluster().Stats().Exchanges; n < 5 {
+			return fmt.Errorf("%d exchanges", n)
+		}
+		return nil
+	})
+	count := func(name string) int {
+		n := 0
+		for _, s := range spansOf(t, nodes[0], exps[0]) {
+			if s.Name() == name {
+				n++
+			}
+		}
+		for _, s := range spansOf(t, nodes[1], exps[1]) {
+			if s.Name() == name {
+				n++
+			}
+		}
+		return n
+	}
+	e2e.Eventually(t, 10*time.Second, func() error {
+		if n := count("replicate Register"); n != regs {
+			return fmt.Errorf("%d registration task spans, want %d", n, regs)
+		}
+		return nil
+	})
+	if n := count("replicate Heartbeat"); n > beats/10 {
+		t.Errorf("%d of %d heartbeats traced, want about 1%%", n, beats)
+	}
+	if n := count("GET /herald/v1/digest"); n != 0 {
+		t.Errorf("%d digest checks traced, want none", n)
+	}
+}

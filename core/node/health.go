@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/heraldhq/herald/core/replication"
 )
 
 // Health endpoints, served on the node's own listener next to the Eureka API:
@@ -135,7 +137,7 @@ func (n *Node) drainReplication(ctx context.Context) error {
 	for {
 		left := 0
 		for _, s := range n.repl.Stats() {
-			left += int(s.AcceptorDepth + s.PendingDepth + s.BatchQueueDepth + s.InFlight)
+			left += int(unsentTasks(s) + s.BatchQueueDepth + s.InFlight + s.Sending)
 		}
 		if left == 0 {
 			n.log.Info("replication queues drained", "took", time.Since(start).Round(time.Millisecond))
@@ -147,14 +149,19 @@ func (n *Node) drainReplication(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 		for _, s := range n.repl.Stats() {
-			if s.AcceptorDepth+s.PendingDepth+s.BatchQueueDepth+s.InFlight == 0 {
+			if unsentTasks(s)+s.BatchQueueDepth+s.InFlight+s.Sending == 0 {
 				continue
 			}
 			n.log.Error("shutdown deadline passed: replication tasks not sent to peer",
-				"peer", s.Peer, "tasks_queued", s.AcceptorDepth+s.PendingDepth, "batches_queued", s.BatchQueueDepth,
-				"batches_in_flight", s.InFlight, "deadline", n.cfg.ShutdownTimeout)
+				"peer", s.Peer, "tasks_queued", unsentTasks(s), "batches_queued", s.BatchQueueDepth,
+				"batches_being_sent", max(s.InFlight, s.Sending), "deadline", n.cfg.ShutdownTimeout)
 		}
 		break
 	}
 	return n.repl.Close(ctx)
+}
+
+// unsentTasks are a peer's tasks not yet in a batch: accepted, pending, or back for a retry.
+func unsentTasks(s replication.PeerStats) int64 {
+	return s.AcceptorDepth + s.PendingDepth + s.RetryDepth
 }

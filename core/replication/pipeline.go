@@ -639,6 +639,8 @@ func (p *pipeline) stats() PeerStats {
 	}
 	p.inMu.Lock()
 	s.Paused = time.Duration(p.shaper.delay(p.nowMs())) * time.Millisecond
+	s.RetryDepth = int64(len(p.retryQ))
 	p.inMu.Unlock()
+	s.Sending = p.busy.Load()
 	return s
 }

@@ -71,6 +71,9 @@ type PeerStats struct {
 	Peer string
 	// Depths of the three queues, and batches being sent.
 	AcceptorDepth, PendingDepth, BatchQueueDepth, InFlight int64
+	// RetryDepth counts tasks put back after a failed send, waiting to re-enter the pending
+	// stage; Sending counts workers holding a batch (in flight or between attempts).
+	RetryDepth, Sending int64
 	// Encoded bytes of the tasks in the acceptor queue, in the pending stage (bounded by
 	// Config.MaxBufferBytes) and in batches being sent.
 	AcceptorBytes, PendingBytes, InFlightBytes int64
