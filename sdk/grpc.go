@@ -108,7 +108,7 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 		if d, ok := s.impl.(Describer); ok {
 			name = d.Info().Name
 		}
-		setupTracing(Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}, name)
+		setupTracing(Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}, name, req.NodeName)
 	}
 	c, ok := s.impl.(Configurable)
 	if !ok {

@@ -53,7 +53,7 @@ var tracingOnce sync.Once
 
 // setupTracing installs the plugin's tracer provider from the settings herald sent at Configure.
 // It runs once per process; without settings (and without OTEL_ variables) nothing is exported.
-func setupTracing(t Telemetry, pluginName string) {
+func setupTracing(t Telemetry, pluginName, nodeName string) {
 	tracingOnce.Do(func() {
 		envEndpoint := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 		if t.Protocol == "" && t.Endpoint == "" && !envEndpoint {
@@ -96,14 +96,21 @@ func setupTracing(t Telemetry, pluginName string) {
 		if !strings.HasSuffix(service, "-plugins") {
 			service += "-plugins"
 		}
-		res, _ := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service),
-			attribute.String("herald.plugin", pluginName), attribute.Int("process.pid", os.Getpid())))
-		tp := sdktrace.NewTracerProvider(
+		attrs := []attribute.KeyValue{semconv.ServiceName(service),
+			attribute.String("herald.plugin", pluginName), attribute.Int("process.pid", os.Getpid())}
+		var procs []sdktrace.TracerProviderOption
+		if nodeName != "" {
+			// The node's identity, as the node's own spans carry it.
+			attrs = append(attrs, semconv.ServiceInstanceID(nodeName))
+			procs = append(procs, sdktrace.WithSpanProcessor(nodeAttribute{attribute.String("herald.node", nodeName)}))
+		}
+		res, _ := resource.Merge(resource.Default(), resource.NewSchemaless(attrs...))
+		tp := sdktrace.NewTracerProvider(append(procs,
 			// Parent-based with no root sampling: a plugin span exists only inside herald's trace.
 			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())),
 			// A plugin can be killed at any time: export often.
 			sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(100*time.Millisecond)),
-			sdktrace.WithResource(res))
+			sdktrace.WithResource(res))...)
 		otel.SetTracerProvider(tp)
 	})
 }
@@ -156,7 +163,7 @@ func (th tracedHandler) Actions() []ActionSpec { return th.h.Actions() }
 
 func (th tracedHandler) Accept(ctx context.Context, it Item) (out Item, err error) {
 	ctx, span := StartSpan(ctx, "plugin.action_handler.Accept", attribute.String("herald.action", string(it.Action)),
-		attribute.String("herald.app", it.App), attribute.String("herald.instance_id", it.ID))
+		attribute.String("herald.app", it.App), attribute.String("herald.instance.id", it.ID))
 	defer func() { endSpan(span, err) }()
 	return th.h.Accept(ctx, it)
 }
@@ -178,3 +185,11 @@ func (tp tracedPolicy) Decide(ctx context.Context, s PendingState) (d FlushDecis
 	defer func() { endSpan(span, err) }()
 	return tp.p.Decide(ctx, s)
 }
+
+// nodeAttribute is a span processor that sets the node's name on every span as it starts.
+type nodeAttribute struct{ kv attribute.KeyValue }
+
+func (p nodeAttribute) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) { s.SetAttributes(p.kv) }
+func (nodeAttribute) OnEnd(sdktrace.ReadOnlySpan)                           {}
+func (nodeAttribute) Shutdown(context.Context) error                        { return nil }
+func (nodeAttribute) ForceFlush(context.Context) error                      { return nil }

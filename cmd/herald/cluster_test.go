@@ -5,10 +5,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The multi-process tests spend most of their time waiting for other processes and timers, so
+	// more of them than there are cores run at once (-parallel given explicitly wins).
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "herald-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -15,6 +15,7 @@ import (
 // otlpSpan is a span as an OTLP/HTTP receiver got it from another process.
 type otlpSpan struct {
 	Service, Name           string
+	Instance, Node          string // service.instance.id, herald.node
 	TraceID, SpanID, Parent string
 }
 
@@ -53,16 +54,25 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	for _, rs := range msg.ResourceSpans {
-		service := ""
+		service, instance := "", ""
 		for _, kv := range rs.GetResource().GetAttributes() {
-			if kv.Key == "service.name" {
+			switch kv.Key {
+			case "service.name":
 				service = kv.GetValue().GetStringValue()
+			case "service.instance.id":
+				instance = kv.GetValue().GetStringValue()
 			}
 		}
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
-				r.spans = append(r.spans, otlpSpan{Service: service, Name: s.Name, TraceID: hex.EncodeToString(s.TraceId),
-					SpanID: hex.EncodeToString(s.SpanId), Parent: hex.EncodeToString(s.ParentSpanId)})
+				node := ""
+				for _, kv := range s.Attributes {
+					if kv.Key == "herald.node" {
+						node = kv.GetValue().GetStringValue()
+					}
+				}
+				r.spans = append(r.spans, otlpSpan{Service: service, Instance: instance, Node: node, Name: s.Name,
+					TraceID: hex.EncodeToString(s.TraceId), SpanID: hex.EncodeToString(s.SpanId), Parent: hex.EncodeToString(s.ParentSpanId)})
 			}
 		}
 	}

@@ -119,6 +119,9 @@ func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
 			if send.Service != "herald-plugins" {
 				return fmt.Errorf("plugin span service.name = %q", send.Service)
 			}
+			if send.Instance != "node-0" || send.Node != "node-0" {
+				return fmt.Errorf("plugin span service.instance.id = %q, herald.node = %q, want the node's name", send.Instance, send.Node)
+			}
 			return nil
 		})
 	})
@@ -138,7 +141,7 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 	e2e.Eventually(t, 10*time.Second, func() error {
 		for _, s := range spansOf(t, a, exps[0]) {
 			switch {
-			case s.Name() == "replicate Register" && attr(s, "herald.instance_id") == "t1":
+			case s.Name() == "replicate Register" && attr(s, "herald.instance.id") == "t1":
 				task = s
 			case s.Name() == "send batch":
 				batch = s
@@ -147,7 +150,7 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 			}
 		}
 		for _, s := range spansOf(t, b, exps[1]) {
-			if s.Name() == "replication.apply Register" && attr(s, "herald.instance_id") == "t1" {
+			if s.Name() == "replication.apply Register" && attr(s, "herald.instance.id") == "t1" {
 				apply = s
 			}
 		}
@@ -168,14 +171,14 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 		t.Errorf("spans must name their node: task on %q, apply on %q", attr(task, "herald.node"), attr(apply, "herald.node"))
 	}
 	if attr(task, "herald.peer") == "" || attr(task, "herald.action") != "Register" || attr(task, "herald.app") != "TRACED" ||
-		attr(task, "herald.task_id") != "register#TRACED/t1" {
+		attr(task, "herald.task.id") != "register#TRACED/t1" {
 		t.Errorf("task span attributes: %v", task.Attributes())
 	}
 	linked := false
 	for _, l := range batch.Links() {
 		linked = linked || l.SpanContext.SpanID() == task.SpanContext().SpanID()
 	}
-	if !linked || attr(batch, "herald.batch_size") == "" {
+	if !linked || attr(batch, "herald.batch.size") == "" {
 		t.Error("the batch span must link to the task span it carried")
 	}
 	if apply.SpanContext().TraceID() != task.SpanContext().TraceID() || apply.Parent().SpanID() != task.SpanContext().SpanID() {

@@ -71,9 +71,9 @@ func (o *tracingObserver) Accepted(peer string, t *Task) {
 		trace.WithAttributes(
 			attribute.String("herald.action", string(t.Action)),
 			attribute.String("herald.app", t.App),
-			attribute.String("herald.instance_id", t.Instance),
+			attribute.String("herald.instance.id", t.Instance),
 			attribute.String("herald.peer", peer),
-			attribute.String("herald.task_id", t.ID),
+			attribute.String("herald.task.id", t.ID),
 		))
 	s.AddEvent("enqueued")
 	o.mu.Lock()
@@ -96,7 +96,7 @@ func (o *tracingObserver) Batched(peer, batchID string, ts []*Task) {
 	var links []trace.Link
 	for _, t := range ts {
 		if s := o.span(peer, t); s != nil {
-			s.AddEvent("batched", trace.WithAttributes(attribute.String("herald.batch_id", batchID)))
+			s.AddEvent("batched", trace.WithAttributes(attribute.String("herald.batch.id", batchID)))
 			links = append(links, trace.Link{SpanContext: s.SpanContext()})
 		}
 	}
@@ -108,8 +108,8 @@ func (o *tracingObserver) Batched(peer, batchID string, ts []*Task) {
 		trace.WithLinks(links...),
 		trace.WithAttributes(
 			attribute.String("herald.peer", peer),
-			attribute.String("herald.batch_id", batchID),
-			attribute.Int("herald.batch_size", len(ts)),
+			attribute.String("herald.batch.id", batchID),
+			attribute.Int("herald.batch.size", len(ts)),
 		))
 	o.mu.Lock()
 	o.batches[batchID] = bs
@@ -139,7 +139,7 @@ func (o *tracingObserver) Sent(peer, batchID string, ts []*Task, items []sdk.Ite
 	for _, it := range items {
 		bytes += len(it.Instance) + len(it.Payload) + 64
 	}
-	bs.SetAttributes(attribute.Int("herald.batch_bytes", bytes))
+	bs.SetAttributes(attribute.Int("herald.batch.bytes", bytes))
 	if err != nil {
 		bs.RecordError(err)
 		bs.SetStatus(codes.Error, sdk.ClassOf(err).String())
@@ -155,8 +155,8 @@ func (o *tracingObserver) Retried(peer string, t *Task, class sdk.FailureClass) 
 
 func (o *tracingObserver) Acked(peer string, t *Task, status int) {
 	if s := o.end(peer, t); s != nil {
-		s.AddEvent("acked", trace.WithAttributes(attribute.Int("herald.item_status", status)))
-		s.SetAttributes(attribute.Int("herald.item_status", status))
+		s.AddEvent("acked", trace.WithAttributes(attribute.Int("herald.item.status_code", status)))
+		s.SetAttributes(attribute.Int("herald.item.status_code", status))
 		if status >= 300 && status != 404 && status != 409 {
 			s.SetStatus(codes.Error, "peer answered "+strconv.Itoa(status))
 		}

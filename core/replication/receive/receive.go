@@ -117,7 +117,7 @@ func (r *Receiver) startSpan(ctx context.Context, it *sdk.Item) (context.Context
 		trace.WithAttributes(
 			attribute.String("herald.action", string(it.Action)),
 			attribute.String("herald.app", it.App),
-			attribute.String("herald.instance_id", it.ID),
+			attribute.String("herald.instance.id", it.ID),
 		),
 	}
 	parent := ctx

@@ -57,6 +57,16 @@ func TestAllowed(t *testing.T) {
 	if !ok || len(strict) != 2 || len(loose) != 2 {
 		t.Fatalf("unknown trailing cancel: strict %v loose %v", strict, loose)
 	}
+	var many []*Op
+	for i := range 2 * maxUncertain {
+		o := op(OpOutOfService, int64(20+i), OK)
+		o.Exposed = true
+		many = append(many, o)
+	}
+	many = append(many, op(OpCancel, 0, OK), op(OpRegister, 50, OK))
+	if strict, _, ok := allowed(many); !ok || len(strict) != 1 || strict[0].LDT != 50 {
+		t.Fatalf("a certain cancel must end the enumeration: %v %v", strict, ok)
+	}
 	exposed := op(OpRegister, 12, OK)
 	exposed.Exposed = true
 	strict, loose, _ = allowed([]*Op{reg, exposed})

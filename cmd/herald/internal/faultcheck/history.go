@@ -48,6 +48,7 @@ const (
 	Unknown
 )
 
+// String is the outcome's name.
 func (o Outcome) String() string {
 	return [...]string{"ok", "failed", "unknown"}[o]
 }
@@ -70,6 +71,7 @@ type Op struct {
 	Exposed bool
 }
 
+// String describes the operation and its outcome.
 func (o *Op) String() string {
 	s := fmt.Sprintf("%s %s/%s at node%d", o.Kind, o.App, o.ID, o.Node)
 	if o.TS != 0 {
@@ -111,6 +113,7 @@ type State struct {
 	Meta string
 }
 
+// String describes the state ("absent" or status/override, timestamp, metadata).
 func (s State) String() string {
 	if !s.Present {
 		return "absent"
@@ -148,80 +151,78 @@ const (
 func fold(ops []*Op) State {
 	var s State
 	for _, o := range ops {
-		switch o.Kind {
-		case OpRegister, OpRegisterBig, OpConflict:
-			if !s.Present {
-				s = State{Present: true, Status: statusUp, Overridden: statusUnk}
-			} else if s.Overridden == statusOOS {
-				s.Status = statusOOS
-			}
-			if o.TS > s.LDT {
-				s.LDT, s.V, s.Pad = o.TS, fmt.Sprint(o.TS), o.Pad
-			}
-		case OpOutOfService:
-			if s.Present && s.Status != statusOOS {
-				s.Status, s.Overridden = statusOOS, statusOOS
-				s.LDT = max(s.LDT, o.TS)
-			}
-		case OpRemoveOverride:
-			if s.Present && s.Overridden == statusOOS {
-				s.Status, s.Overridden = statusUp, statusUnk
-				s.LDT = max(s.LDT, o.TS)
-			}
-		case OpCancel:
-			s = State{}
-		}
+		s = step(s, o)
 	}
 	return s
 }
 
-// maxVariants bounds the enumeration of which uncertain operations took effect.
-const maxUncertain = 10
+// step applies one operation (see fold).
+func step(s State, o *Op) State {
+	switch o.Kind {
+	case OpRegister, OpRegisterBig, OpConflict:
+		if !s.Present {
+			s = State{Present: true, Status: statusUp, Overridden: statusUnk}
+		} else if s.Overridden == statusOOS {
+			s.Status = statusOOS
+		}
+		if o.TS > s.LDT {
+			s.LDT, s.V, s.Pad = o.TS, fmt.Sprint(o.TS), o.Pad
+		}
+	case OpOutOfService:
+		if s.Present && s.Status != statusOOS {
+			s.Status, s.Overridden = statusOOS, statusOOS
+			s.LDT = max(s.LDT, o.TS)
+		}
+	case OpRemoveOverride:
+		if s.Present && s.Overridden == statusOOS {
+			s.Status, s.Overridden = statusUp, statusUnk
+			s.LDT = max(s.LDT, o.TS)
+		}
+	case OpCancel:
+		s = State{}
+	}
+	return s
+}
 
-// allowed returns the states an instance may end in, given its operations: strict is the state
-// when every acknowledged operation took effect (and, for a trailing operation of unknown outcome,
-// either way); loose adds the states where acknowledged operations that were exposed to a kill -9
-// of their acceptor were lost. ok=false when there were too many uncertain operations to enumerate.
+// maxStates bounds the set of reachable states tracked per instance.
+const maxStates = 1 << 12
+
+// allowed returns the states an instance may end in, given its operations: strict are the states
+// reachable when every acknowledged operation took effect (an operation of unknown outcome may or
+// may not have); loose adds the states reachable when acknowledged operations that were exposed
+// to a kill -9 of their acceptor were lost. It follows the set of reachable states operation by
+// operation, so any number of uncertain operations is handled; ok=false only when that set grows
+// beyond maxStates.
 func allowed(ops []*Op) (strict, loose []State, ok bool) {
-	var eff []*Op
+	// cur maps each reachable state to whether reaching it required losing an acknowledged
+	// operation (false wins).
+	cur := map[State]bool{{}: false}
 	for _, o := range ops {
-		if o.effective() && o.Result != Failed {
-			eff = append(eff, o)
+		if !o.effective() || o.Result == Failed {
+			continue
 		}
-	}
-	var unc []int
-	for i, o := range eff {
-		if o.Result == Unknown || o.Exposed {
-			unc = append(unc, i)
-		}
-	}
-	if len(unc) > maxUncertain {
-		return nil, nil, false
-	}
-	seen := map[State]bool{}
-	for mask := 0; mask < 1<<len(unc); mask++ {
-		skip := map[int]bool{}
-		lossy := false
-		for b, i := range unc {
-			if mask&(1<<b) != 0 {
-				skip[i] = true
-				lossy = lossy || eff[i].Result == OK
+		next := make(map[State]bool, len(cur))
+		add := func(s State, lossy bool) {
+			if l, seen := next[s]; !seen || (l && !lossy) {
+				next[s] = lossy
 			}
 		}
-		var seq []*Op
-		for i, o := range eff {
-			if !skip[i] {
-				seq = append(seq, o)
+		for s, lossy := range cur {
+			add(step(s, o), lossy)
+			if o.Result == Unknown || o.Exposed {
+				add(s, lossy || o.Result == OK)
 			}
 		}
-		s := fold(seq)
+		if len(next) > maxStates {
+			return nil, nil, false
+		}
+		cur = next
+	}
+	for s, lossy := range cur {
 		if !lossy {
 			strict = append(strict, s)
 		}
-		if !seen[s] {
-			seen[s] = true
-			loose = append(loose, s)
-		}
+		loose = append(loose, s)
 	}
 	return strict, loose, true
 }
@@ -361,6 +362,9 @@ type Verdict struct {
 	Diverged int
 	// Unexpected counts instances present on a node but never written.
 	Unexpected int
+	// Unchecked counts instances with too many uncertain operations to enumerate their outcomes:
+	// only the nodes' agreement is checked for them.
+	Unchecked int
 	// Of the instances lost or diverged: Resurrected were cancelled (every allowed outcome is
 	// absent) but are on some node; Missing must be present but are absent from some node;
 	// Differ are on every node, with different fields.
@@ -419,6 +423,7 @@ func (h *History) Check(regs []map[string]State) *Verdict {
 		} else {
 			var ok bool
 			if strict, loose, ok = allowed(ops); !ok {
+				v.Unchecked++
 				if diverged {
 					v.Diverged++
 					v.problem("diverged", "%s diverged: %s", k, h.describe(obs, ops))

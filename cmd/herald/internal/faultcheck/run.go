@@ -148,8 +148,9 @@ func (r *Result) Summary() string {
 		r.Seed, len(r.Schedule), kinds, r.Acked, r.Failed, r.Unknown, r.Verdict.Instances)
 	v := r.Verdict
 	fmt.Fprintf(&b, "lost %d, lost to kill -9 of the acceptor (allowed) %d, diverged %d, unexpected %d "+
-		"(cancelled but present %d, missing %d, fields differ %d); converged %v in %v; peak RSS",
-		v.Lost, v.CrashLost, v.Diverged, v.Unexpected, v.Resurrected, v.Missing, v.Differ, r.Converged, r.SettleTook.Round(time.Millisecond))
+		"(cancelled but present %d, missing %d, fields differ %d); unchecked %d; converged %v in %v; peak RSS",
+		v.Lost, v.CrashLost, v.Diverged, v.Unexpected, v.Resurrected, v.Missing, v.Differ, v.Unchecked,
+		r.Converged, r.SettleTook.Round(time.Millisecond))
 	for i, p := range r.PeakRSS {
 		fmt.Fprintf(&b, " node%d %.1f MiB", i, float64(p)/(1<<20))
 	}

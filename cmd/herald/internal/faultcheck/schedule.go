@@ -70,6 +70,7 @@ type Fault struct {
 	Delay time.Duration
 }
 
+// String describes the fault as the run log shows it.
 func (f Fault) String() string {
 	switch f.Kind {
 	case FaultLink:
