@@ -57,15 +57,23 @@ func TestAllowed(t *testing.T) {
 	if !ok || len(strict) != 2 || len(loose) != 2 {
 		t.Fatalf("unknown trailing cancel: strict %v loose %v", strict, loose)
 	}
-	var many []*Op
-	for i := range 2 * maxUncertain {
-		o := op(OpOutOfService, int64(20+i), OK)
+	many := []*Op{op(OpRegister, 1, OK)}
+	for i := range 40 { // 2^40 subsets: the checker must not enumerate them
+		kind := OpRegister
+		if i%2 == 1 {
+			kind = OpOutOfService
+		}
+		o := op(kind, int64(20+i), OK)
 		o.Exposed = true
 		many = append(many, o)
 	}
-	many = append(many, op(OpCancel, 0, OK), op(OpRegister, 50, OK))
-	if strict, _, ok := allowed(many); !ok || len(strict) != 1 || strict[0].LDT != 50 {
-		t.Fatalf("a certain cancel must end the enumeration: %v %v", strict, ok)
+	strict, loose, ok := allowed(many)
+	if !ok || len(strict) != 1 || strict[0].LDT != 59 || len(loose) < 40 {
+		t.Fatalf("40 exposed operations: ok %v, strict %v, %d loose", ok, strict, len(loose))
+	}
+	many = append(many, op(OpCancel, 0, OK), op(OpRegister, 70, OK))
+	if strict, loose, ok := allowed(many); !ok || len(strict) != 1 || len(loose) != 1 || strict[0].LDT != 70 {
+		t.Fatalf("a certain cancel ends every alternative: %v %v", strict, ok)
 	}
 	exposed := op(OpRegister, 12, OK)
 	exposed.Exposed = true
