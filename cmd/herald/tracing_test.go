@@ -280,3 +280,30 @@ func TestDefaultSamplingPerKind(t *testing.T) {
 		t.Errorf("%d digest checks traced, want none", n)
 	}
 }
+
+// /metrics in the OpenMetrics format carries exemplars with trace ids on the replication latency
+// histograms (send and propagation), so a dashboard jumps from a slow bucket to its trace.
+func TestMetricsExemplars(t *testing.T) {
+	nodes, _ := tracedPair(t)
+	a := &e2e.Node{Name: "a", Port: portOf(nodes[0])}
+	register(t, a, "EXEMPLAR", "e1", 1000, nil)
+	e2e.Eventually(t, 10*time.Second, func() error {
+		code, body, err := client.Do(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", portOf(nodes[0])), "", nil,
+			map[string]string{"Accept": "application/openmetrics-text; version=1.0.0"})
+		if err != nil || code != 200 {
+			return fmt.Errorf("%d %v", code, err)
+		}
+		for _, name := range []string{"herald_replication_propagation_seconds_bucket", "herald_replication_send_seconds_bucket"} {
+			found := false
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, name) && strings.Contains(line, `# {trace_id="`) {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("no exemplar with a trace id on %s", name)
+			}
+		}
+		return nil
+	})
+}

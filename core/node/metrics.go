@@ -30,7 +30,8 @@ func (n *Node) metricsHandler() http.Handler {
 	for _, c := range n.deps.Collectors {
 		reg.MustRegister(c)
 	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: n.log.Named("metrics").StandardLogger(nil)})
+	// OpenMetrics (on request, by Accept) carries the latency histograms' exemplars.
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: n.log.Named("metrics").StandardLogger(nil), EnableOpenMetrics: true})
 }
 
 var (
@@ -127,6 +128,7 @@ var (
 	descItemFail  = prometheus.NewDesc("herald_replication_item_failures_total", "Items a peer answered with a non-2xx status.", []string{"peer"}, nil)
 	descBatchSize = prometheus.NewDesc("herald_replication_batch_size", "Tasks per batch sent.", []string{"peer"}, nil)
 	descLatency   = prometheus.NewDesc("herald_replication_send_seconds", "Batch send latency.", []string{"peer"}, nil)
+	descPropag    = prometheus.NewDesc("herald_replication_propagation_seconds", "Time from a task's acceptance to the peer's answer for it (queueing, batching, retries and the send).", []string{"peer"}, nil)
 )
 
 type replicationCollector struct {
@@ -135,7 +137,7 @@ type replicationCollector struct {
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descQBytes, descAccepted, descResults, descDropped, descItemsSent,
-		descRetries, descItemFail, descBatchSize, descLatency} {
+		descRetries, descItemFail, descBatchSize, descLatency, descPropag} {
 		ch <- d
 	}
 }
@@ -170,6 +172,7 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 		cnt(descItemFail, s.ItemFailures)
 		ch <- histogram(descBatchSize, s.BatchSize, p)
 		ch <- histogram(descLatency, s.Latency, p)
+		ch <- histogram(descPropag, s.Propagation, p)
 	}
 }
 
@@ -178,5 +181,18 @@ func histogram(d *prometheus.Desc, h replication.Histogram, peer string) prometh
 	for i, b := range h.Bounds {
 		buckets[b] = h.Cumulative[i]
 	}
-	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets, peer)
+	m := prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets, peer)
+	if len(h.Exemplars) == 0 {
+		return m
+	}
+	// Exemplars carry the trace id of a traced observation in each bucket (OpenMetrics only):
+	// a dashboard jumps from a slow bucket to the trace.
+	ex := make([]prometheus.Exemplar, 0, len(h.Exemplars))
+	for _, e := range h.Exemplars {
+		ex = append(ex, prometheus.Exemplar{Value: e.Value, Labels: prometheus.Labels{"trace_id": e.TraceID}, Timestamp: e.At})
+	}
+	if mx, err := prometheus.NewMetricWithExemplars(m, ex...); err == nil {
+		return mx
+	}
+	return m
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/sdk"
@@ -169,6 +170,7 @@ func newPipeline(peer sdk.Peer, cfg Config, tr sdk.Transport, pol sdk.FlushPolic
 	}
 	p.c.batchSize = newHistogram(BatchSizeBuckets)
 	p.c.latency = newHistogram(LatencyBuckets)
+	p.c.propagation = newHistogram(LatencyBuckets)
 	p.pending = newPendingStage(cfg.MaxBufferSize, cfg.MaxBufferBytes, &p.c)
 	if p.policy == nil {
 		p.policy = SizeOrAge{MaxBatch: cfg.MaxBatchSize, Delay: cfg.BatchingDelay}
@@ -468,7 +470,7 @@ func (p *pipeline) send(b *sentBatch) {
 	p.c.batches.Add(1)
 	p.c.items.Add(int64(len(items)))
 	p.c.batchSize.observe(float64(len(items)))
-	p.c.latency.observe(el.Seconds())
+	p.c.latency.observeTraced(el.Seconds(), sampledTraceID(trace.SpanContextFromContext(ctx)))
 	p.c.latencyNanos.Add(int64(el))
 	p.c.latencyCount.Add(1)
 	// Exponential moving average (1/8) of the send latency, for adaptive flush policies.
@@ -566,6 +568,9 @@ func (p *pipeline) shaperRecord(class sdk.FailureClass) {
 
 func (p *pipeline) itemResult(t *Task, r sdk.ItemResult) {
 	p.h.observer.Acked(p.peer.Name, t, r.StatusCode)
+	if !t.born.IsZero() {
+		p.c.propagation.observeTraced(time.Since(t.born).Seconds(), sampledTraceID(t.Span))
+	}
 	if r.StatusCode >= 200 && r.StatusCode < 300 {
 		return
 	}
@@ -632,7 +637,7 @@ func (p *pipeline) stats() PeerStats {
 		Success: c.success.Load(), Congestion: c.congestion.Load(), Transient: c.transient.Load(), Permanent: c.permanent.Load(),
 		Superseded: c.superseded.Load(), Expired: c.expired.Load(), Overflow: c.overflow.Load(),
 		PermanentDropped: c.permanentDropped.Load(), ItemFailures: c.itemFailures.Load(),
-		BatchSize: c.batchSize.snapshot(), Latency: c.latency.snapshot(),
+		BatchSize: c.batchSize.snapshot(), Latency: c.latency.snapshot(), Propagation: c.propagation.snapshot(),
 	}
 	if n := c.latencyCount.Load(); n > 0 {
 		s.AvgLatency = time.Duration(c.latencyNanos.Load() / n)
@@ -643,4 +648,12 @@ func (p *pipeline) stats() PeerStats {
 	p.inMu.Unlock()
 	s.Sending = p.busy.Load()
 	return s
+}
+
+// sampledTraceID is the trace id of a sampled span context, for exemplars; "" otherwise.
+func sampledTraceID(sc trace.SpanContext) string {
+	if !sc.IsSampled() {
+		return ""
+	}
+	return sc.TraceID().String()
 }

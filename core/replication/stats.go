@@ -16,6 +16,7 @@ type counters struct {
 	latencyNanos, latencyCount                                atomic.Int64
 	batchSize                                                 histogram
 	latency                                                   histogram
+	propagation                                               histogram
 }
 
 // BatchSizeBuckets and LatencyBuckets are the upper bounds of the histograms in Stats.
@@ -24,19 +25,33 @@ var (
 	LatencyBuckets   = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 )
 
-// histogram is a fixed-bucket histogram with atomic counters (no lock on the send path).
+// histogram is a fixed-bucket histogram with atomic counters (no lock on the send path). Each
+// bucket keeps the last traced observation as an exemplar, so a dashboard can jump from a slow
+// bucket to the trace of a write that landed in it.
 type histogram struct {
-	bounds []float64
-	counts []atomic.Int64 // len(bounds)+1, the last is +Inf
-	sumMu  atomic.Int64   // sum in micro-units
-	total  atomic.Int64
+	bounds    []float64
+	counts    []atomic.Int64 // len(bounds)+1, the last is +Inf
+	exemplars []atomic.Pointer[Exemplar]
+	sumMu     atomic.Int64 // sum in micro-units
+	total     atomic.Int64
+}
+
+// Exemplar is one observation with the trace it belongs to.
+type Exemplar struct {
+	Value   float64
+	TraceID string
+	At      time.Time
 }
 
 func newHistogram(bounds []float64) histogram {
-	return histogram{bounds: bounds, counts: make([]atomic.Int64, len(bounds)+1)}
+	return histogram{bounds: bounds, counts: make([]atomic.Int64, len(bounds)+1),
+		exemplars: make([]atomic.Pointer[Exemplar], len(bounds)+1)}
 }
 
-func (h *histogram) observe(v float64) {
+func (h *histogram) observe(v float64) { h.observeTraced(v, "") }
+
+// observeTraced records v; a non-empty traceID becomes its bucket's exemplar.
+func (h *histogram) observeTraced(v float64, traceID string) {
 	i := 0
 	for i < len(h.bounds) && v > h.bounds[i] {
 		i++
@@ -44,14 +59,19 @@ func (h *histogram) observe(v float64) {
 	h.counts[i].Add(1)
 	h.sumMu.Add(int64(v * 1e6))
 	h.total.Add(1)
+	if traceID != "" && h.exemplars != nil {
+		h.exemplars[i].Store(&Exemplar{Value: v, TraceID: traceID, At: time.Now()})
+	}
 }
 
-// Histogram is a snapshot: cumulative counts per upper bound, as Prometheus wants them.
+// Histogram is a snapshot: cumulative counts per upper bound, as Prometheus wants them, and the
+// buckets' exemplars (the last traced observation of each, where there is one).
 type Histogram struct {
 	Bounds     []float64
 	Cumulative []uint64
 	Count      uint64
 	Sum        float64
+	Exemplars  []Exemplar
 }
 
 func (h *histogram) snapshot() Histogram {
@@ -60,6 +80,11 @@ func (h *histogram) snapshot() Histogram {
 	for i := range h.bounds {
 		c += uint64(h.counts[i].Load())
 		s.Cumulative[i] = c
+	}
+	for i := range h.exemplars {
+		if e := h.exemplars[i].Load(); e != nil {
+			s.Exemplars = append(s.Exemplars, *e)
+		}
 	}
 	s.Count = uint64(h.total.Load())
 	s.Sum = float64(h.sumMu.Load()) / 1e6
@@ -92,6 +117,8 @@ type PeerStats struct {
 	AvgLatency time.Duration
 	BatchSize  Histogram
 	Latency    Histogram
+	// Propagation is the time from a task's acceptance to the peer's answer for it.
+	Propagation Histogram
 }
 
 // AvgBatchSize is the mean number of tasks per batch.

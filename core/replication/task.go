@@ -38,6 +38,9 @@ type Task struct {
 	Expires  int64
 	// Span is the span context of the write's request; it becomes the item's traceparent.
 	Span trace.SpanContext
+	// born is when the task was made (monotonic), for the propagation histogram; zero for tasks
+	// built by hand.
+	born time.Time
 	// Payload is a custom action's data.
 	Payload []byte
 
@@ -82,6 +85,7 @@ func NewTask(w registry.Write, span trace.SpanContext, nowMs int64, maxTime time
 		OverriddenStatus: w.OverriddenStatus,
 		Accepted:         nowMs,
 		Span:             span,
+		born:             time.Now(),
 	}
 	life := maxTime
 	if (w.Action == registry.ActionRegister || w.Action == registry.ActionHeartbeat) && w.Instance != nil {
@@ -107,6 +111,7 @@ func NewItemTask(it sdk.Item, span trace.SpanContext, nowMs int64, maxTime time.
 		Accepted:         nowMs,
 		Expires:          nowMs + maxTime.Milliseconds(),
 		Span:             span,
+		born:             time.Now(),
 	}
 }
 

@@ -171,7 +171,6 @@ func Run(t testing.TB, cfg Config) *Result {
 
 	// Memory: sample every node's RSS until the run ends.
 	res.PeakRSS = make([]int64, cfg.Nodes)
-	var rssMu sync.Mutex
 	stopRSS := make(chan struct{})
 	rssDone := make(chan struct{})
 	go func() {
@@ -179,11 +178,9 @@ func Run(t testing.TB, cfg Config) *Result {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			rssMu.Lock()
-			for i, n := range c.nodes {
+			for i, n := range c.nodes { // read by Run only after rssDone
 				res.PeakRSS[i] = max(res.PeakRSS[i], rss(n.Pid()))
 			}
-			rssMu.Unlock()
 			select {
 			case <-stopRSS:
 				return
