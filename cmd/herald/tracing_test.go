@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,4 +310,56 @@ func TestMetricsExemplars(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Every metric the example Grafana dashboard queries is served by a node (one that runs a plugin
+// process, so the plugin metrics are there too).
+func TestGrafanaDashboardQueriesExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "grafana", "herald-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := tracedPair(t, "plugin.transport.http.command="+heraldBin, "plugin.transport.http.args=plugin,serve,transport,http")
+	code, body, err := client.Do(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", portOf(nodes[0])), "", nil, nil)
+	if err != nil || code != 200 {
+		t.Fatalf("metrics: %d %v", code, err)
+	}
+	served := map[string]bool{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			served[f[2]] = true
+		}
+	}
+	name := regexp.MustCompile(`herald_[a-z_]+`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				queried++
+				base := m
+				for _, suf := range []string{"_bucket", "_sum", "_count"} {
+					if b, ok := strings.CutSuffix(m, suf); ok && served[b] {
+						base = b
+					}
+				}
+				if !served[base] {
+					t.Errorf("panel %q queries %s, which no node serves", p.Title, m)
+				}
+			}
+		}
+	}
+	if queried < 10 {
+		t.Fatalf("only %d metric references found in the dashboard", queried)
+	}
 }
