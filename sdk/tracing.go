@@ -49,6 +49,28 @@ func InjectTraceContext(ctx context.Context, h http.Header) {
 	}
 }
 
+// TraceParentOf returns the W3C traceparent of ctx's span, "" when it has no sampled span. A
+// transport that carries batches over its own protocol sends it with each batch.
+func TraceParentOf(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || !sc.IsSampled() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// WithTraceParent returns ctx carrying the remote span of a W3C traceparent (ctx unchanged when
+// tp is empty or malformed): the receiving side of a transport hands it to Host.Receive, so the
+// node's handling of the batch joins the sender's trace.
+func WithTraceParent(ctx context.Context, tp string) context.Context {
+	if tp == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
+}
+
 var tracingOnce sync.Once
 
 // setupTracing installs the plugin's tracer provider from the settings herald sent at Configure.

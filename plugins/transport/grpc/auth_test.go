@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/peerauth"
 )
@@ -94,5 +96,32 @@ func TestListenerAuthenticatesPeers(t *testing.T) {
 				t.Fatalf("host got %d batches from an unauthenticated sender", n)
 			}
 		})
+	}
+}
+
+// traceHost records the span context each batch arrives with.
+type traceHost struct {
+	recordingHost
+	got chan trace.SpanContext
+}
+
+func (h *traceHost) Receive(ctx context.Context, b sdk.Batch) ([]sdk.ItemResult, error) {
+	h.got <- trace.SpanContextFromContext(ctx)
+	return h.recordingHost.Receive(ctx, b)
+}
+
+// A batch carries its span's context: the receiving node's handling of it joins the batch's trace.
+func TestBatchCarriesTraceContext(t *testing.T) {
+	host := &traceHost{got: make(chan trace.SpanContext, 1)}
+	rx := receiver(t, host, "", nil)
+	tx := sender(t, nil)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	if _, err := tx.Send(ctx, peerAt(rx.Addr().String()), sdk.Batch{ID: "b1", Items: []sdk.Item{{Action: sdk.ActionCancel, App: "A", ID: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-host.got
+	if got.TraceID() != sc.TraceID() || got.SpanID() != sc.SpanID() || !got.IsRemote() {
+		t.Fatalf("the receiving side got span context %v, want the sender's %v as remote", got, sc)
 	}
 }

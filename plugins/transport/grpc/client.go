@@ -28,6 +28,7 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk
 		return nil, err
 	}
 	frame := toFrame(b)
+	frame.Traceparent = sdk.TraceParentOf(ctx)
 	if err := checkSize(frame); err != nil {
 		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
 	}

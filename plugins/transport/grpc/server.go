@@ -105,7 +105,8 @@ func (s *server) receive(ctx context.Context, f *wirepb.BatchFrame) (r *wirepb.R
 			Status: w.Status, OverriddenStatus: w.OverriddenStatus, Instance: nonEmpty(w.Instance), Payload: nonEmpty(w.Payload),
 			TraceParent: w.Traceparent}
 	}
-	res, err := s.host.Receive(ctx, sdk.Batch{ID: f.BatchId, Items: items})
+	// The batch span's context: the node's handling of the batch joins the batch's trace.
+	res, err := s.host.Receive(sdk.WithTraceParent(ctx, f.Traceparent), sdk.Batch{ID: f.BatchId, Items: items})
 	if err != nil {
 		msg := err.Error()
 		if msg == "" {

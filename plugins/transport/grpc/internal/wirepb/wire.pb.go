@@ -143,8 +143,11 @@ type BatchFrame struct {
 	// seq identifies the batch on its stream; the answer carries it back.
 	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// batch_id is the sending node's id of the batch (sdk.Batch.ID), for logs and traces.
-	BatchId       string  `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	Items         []*Item `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	BatchId string  `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	Items   []*Item `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// traceparent is the W3C trace context of the batch's span on the sending node: the receiving
+	// node's handling of the batch joins the batch's trace.
+	Traceparent   string `protobuf:"bytes,4,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +201,13 @@ func (x *BatchFrame) GetItems() []*Item {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *BatchFrame) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 // Result is the answer for one item (sdk.ItemResult).
@@ -333,12 +343,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x11overridden_status\x18\x06 \x01(\tR\x10overriddenStatus\x12\x1a\n" +
 	"\binstance\x18\a \x01(\fR\binstance\x12\x18\n" +
 	"\apayload\x18\b \x01(\fR\apayload\x12 \n" +
-	"\vtraceparent\x18\t \x01(\tR\vtraceparent\"o\n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\"\x91\x01\n" +
 	"\n" +
 	"BatchFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x124\n" +
-	"\x05items\x18\x03 \x03(\v2\x1e.herald.transport.grpc.v1.ItemR\x05items\"A\n" +
+	"\x05items\x18\x03 \x03(\v2\x1e.herald.transport.grpc.v1.ItemR\x05items\x12 \n" +
+	"\vtraceparent\x18\x04 \x01(\tR\vtraceparent\"A\n" +
 	"\x06Result\x12\x1f\n" +
 	"\vstatus_code\x18\x01 \x01(\x05R\n" +
 	"statusCode\x12\x16\n" +
