@@ -14,7 +14,9 @@
 #   Flags:       herald server -config config.hcl -set node.port=8762 -set log.level=debug
 # Durations are strings with a unit ("500ms", "30s", "15m"); a bare number is refused, because
 # "30" would mean nanoseconds to a program and seconds to a reader. Unknown keys are errors, and
-# every error names the file, line and key. env("NAME") reads an environment variable.
+# every error names the file, line and key. env("NAME") reads an environment variable (an unset one
+# is an error), env("NAME", "default") falls back to a default, and tonumber(...) / tobool(...)
+# give the value its type: port = tonumber(env("PORT", "8761")).
 #
 # Names in [brackets] are the matching Eureka server properties, for operators coming from Eureka.
 

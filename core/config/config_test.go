@@ -250,3 +250,25 @@ func TestTrustValidation(t *testing.T) {
 		})
 	}
 }
+
+// env() with a default, an error for an unset variable without one, and typed conversions.
+func TestEnvFunction(t *testing.T) {
+	t.Setenv("TEST_PORT_FOR_ENV", "8799")
+	t.Setenv("TEST_JSON_FOR_ENV", "true")
+	c, err := Parse("t.hcl", []byte(`node {
+  port = tonumber(env("TEST_PORT_FOR_ENV"))
+  name = env("TEST_UNSET_FOR_ENV", "fallback")
+}
+log { json = tobool(env("TEST_JSON_FOR_ENV")) }
+`), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Node.Port != 8799 || c.Node.Name != "fallback" || !c.Log.JSON {
+		t.Fatalf("port %d name %q json %v", c.Node.Port, c.Node.Name, c.Log.JSON)
+	}
+	_, err = Parse("t.hcl", []byte("node {\n  name = env(\"TEST_UNSET_FOR_ENV\")\n}\n"), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "TEST_UNSET_FOR_ENV is not set") || !strings.Contains(err.Error(), "t.hcl:2") {
+		t.Fatalf("unset variable: %v", err)
+	}
+}

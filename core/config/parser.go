@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // delim separates levels of a key path inside koanf. It cannot be "." because peer blocks are
@@ -125,15 +126,31 @@ func (p *hclParser) mark(path []string, r hcl.Range) {
 }
 
 var evalCtx = &hcl.EvalContext{Functions: map[string]function.Function{
-	// env("NAME") reads an environment variable; it is the only function and there are no
-	// variables, so a file means the same thing wherever it is loaded.
+	// env("NAME") reads an environment variable, env("NAME", "default") with a default. An unset
+	// variable without a default is an error, not "": a forgotten secret or port must not start a
+	// node on a blank value. There are no variables, so a file means the same thing wherever it is
+	// loaded.
 	"env": function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "name", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
+		Params:   []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam: &function.Parameter{Name: "default", Type: cty.String},
+		Type:     function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			return cty.StringVal(os.Getenv(args[0].AsString())), nil
+			name := args[0].AsString()
+			if v, ok := os.LookupEnv(name); ok {
+				return cty.StringVal(v), nil
+			}
+			switch len(args) {
+			case 1:
+				return cty.NilVal, fmt.Errorf("environment variable %s is not set (give a default: env(%q, \"...\"))", name, name)
+			case 2:
+				return args[1], nil
+			}
+			return cty.NilVal, fmt.Errorf("env takes a name and at most one default")
 		},
 	}),
+	// tonumber(env("PORT")) and tobool(env("DEBUG", "false")) give env() values their type.
+	"tonumber": stdlib.MakeToFunc(cty.Number),
+	"tobool":   stdlib.MakeToFunc(cty.Bool),
 }}
 
 func (p *hclParser) body(b *hclsyntax.Body, path []string, out map[string]any) error {
