@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -419,4 +420,42 @@ func nodeURL(cfg *config.Config) string {
 		host = "127.0.0.1"
 	}
 	return fmt.Sprintf("http://%s/eureka/", net.JoinHostPort(host, strconv.Itoa(cfg.Node.Port)))
+}
+
+// checkPluginBinaries verifies that every external plugin's command can be found, as the plugin
+// host will look for it (a path, a name in plugin_dir, or a name on PATH).
+func checkPluginBinaries(cfg *config.Config) error {
+	var kinds []string
+	for k := range cfg.Plugins {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		var ns []string
+		for n := range cfg.Plugins[kind] {
+			ns = append(ns, n)
+		}
+		sort.Strings(ns)
+		for _, name := range ns {
+			cmd := cfg.Plugins[kind][name].Command
+			if cmd == "" {
+				continue
+			}
+			found := false
+			switch {
+			case strings.ContainsRune(cmd, os.PathSeparator):
+				found = fileExists(cmd)
+			case cfg.PluginDir != "" && fileExists(filepath.Join(cfg.PluginDir, cmd)):
+				found = true
+			default:
+				_, err := exec.LookPath(cmd)
+				found = err == nil
+			}
+			if !found {
+				return &config.Error{Pos: cfg.PosOf("plugin", kind, name, "command"), Key: "plugin." + kind + "." + name + ".command",
+					Msg: fmt.Sprintf("plugin binary %q not found (a path, a name in plugin_dir, or a name on PATH)", cmd)}
+			}
+		}
+	}
+	return nil
 }

@@ -150,6 +150,10 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	if err := checkPluginBinaries(cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	// The TLS material and credentials are read as herald server reads them at start.
 	if _, err := nodeTrust(cfg, cfg.Node.Name); err != nil {
 		fmt.Fprintln(stderr, err)
