@@ -93,6 +93,10 @@ func (s *pendingStage) popFront() *Task {
 	if e == nil {
 		return nil
 	}
+	return s.remove(e)
+}
+
+func (s *pendingStage) remove(e *list.Element) *Task {
 	t := s.order.Remove(e).(*Task)
 	delete(s.byID, t.ID)
 	s.bytes -= t.size()
@@ -101,26 +105,28 @@ func (s *pendingStage) popFront() *Task {
 
 // cut takes live tasks from the front, up to max tasks and maxBytes encoded bytes (the batch's
 // envelope included); a single task larger than maxBytes goes alone. Expired tasks met on the way
-// are dropped.
-func (s *pendingStage) cut(max int, maxBytes int64, nowMs int64) (batch, expired []*Task) {
+// are dropped. Tasks for which wait returns true (their instance has work in flight) stay where
+// they are, and so does every later task of their instance, so one instance's tasks are sent in
+// the order they came.
+func (s *pendingStage) cut(max int, maxBytes int64, nowMs int64, wait func(*Task) bool) (batch, expired []*Task) {
 	total := batchEnvelope
-	for len(batch) < max {
-		t := s.oldest()
-		if t == nil {
-			break
-		}
-		if t.expired(nowMs) {
-			s.popFront()
+	for e := s.order.Front(); e != nil && len(batch) < max; {
+		next := e.Next()
+		t := e.Value.(*Task)
+		switch {
+		case t.expired(nowMs):
+			s.remove(e)
 			expired = append(expired, t)
 			s.c.expired.Add(1)
-			continue
+		case wait != nil && wait(t):
+		case len(batch) > 0 && total+t.size() > maxBytes:
+			return batch, expired
+		default:
+			s.remove(e)
+			batch = append(batch, t)
+			total += t.size()
 		}
-		if len(batch) > 0 && total+t.size() > maxBytes {
-			break
-		}
-		s.popFront()
-		batch = append(batch, t)
-		total += t.size()
+		e = next
 	}
 	return batch, expired
 }

@@ -93,7 +93,7 @@ func TestPendingCutAndExpiry(t *testing.T) {
 		}
 		s.add(task(registry.ActionRegister, fmt.Sprint(i), 0, exp))
 	}
-	b, exp := s.cut(4, 1<<30, 60)
+	b, exp := s.cut(4, 1<<30, 60, nil)
 	if !eq(ids(b), []string{"register#APP/1", "register#APP/2", "register#APP/4", "register#APP/5"}) || len(exp) != 2 {
 		t.Fatalf("batch %v expired %v", ids(b), ids(exp))
 	}

@@ -128,6 +128,12 @@ type pipeline struct {
 	inBytes int64
 	retryQ  [][]*Task
 	wake    chan struct{}
+	// inFlight counts, per instance (app/id), the tasks in batches being sent or waiting to be
+	// retried. A task for an instance with work in flight is not cut into another batch: batches
+	// to one peer are sent by several workers at once and may be applied in any order, and a
+	// register overtaking a cancel of the same instance would bring it back. Guarded by inMu.
+	inFlight map[string]int
+	released atomic.Uint64 // bumped whenever inFlight loses keys
 
 	// owned by the acceptor loop
 	pending  *pendingStage
@@ -135,6 +141,10 @@ type pipeline struct {
 	decision sdk.FlushDecision
 	decided  bool
 	recheck  int64 // ms; 0 = until the next cut
+	// blockedAt is released's value when a cut found only tasks of instances in flight: no batch
+	// is cut again until something is released or new work arrives (blocked reports it).
+	blockedAt uint64
+	blocked   bool
 
 	ready chan struct{}   // a token per idle worker
 	work  chan *sentBatch // cut batches, taken by workers
@@ -172,6 +182,7 @@ func newPipeline(peer sdk.Peer, cfg Config, tr sdk.Transport, pol sdk.FlushPolic
 	p.c.latency = newHistogram(LatencyBuckets)
 	p.c.propagation = newHistogram(LatencyBuckets)
 	p.pending = newPendingStage(cfg.MaxBufferSize, cfg.MaxBufferBytes, &p.c)
+	p.inFlight = map[string]int{}
 	if p.policy == nil {
 		p.policy = SizeOrAge{MaxBatch: cfg.MaxBatchSize, Delay: cfg.BatchingDelay}
 	}
@@ -244,12 +255,17 @@ func (p *pipeline) drain(now int64) {
 	p.c.acceptorDepth.Store(0)
 	p.c.acceptorBytes.Store(0)
 	p.inMu.Unlock()
-	// Retries first, newest failure first so that older work ends up in front.
+	// Retries first, newest failure first so that older work ends up in front. Their instances
+	// stay in flight until they are back in the pending stage, ahead of anything newer for them.
 	for i := len(retries) - 1; i >= 0; i-- {
 		sup, exp, ovf := p.pending.requeue(retries[i], now)
 		p.dropped(sup, "superseded")
 		p.dropped(exp, "expired")
 		p.dropped(ovf, "overflow")
+		p.release(retries[i])
+	}
+	if len(in) > 0 || len(retries) > 0 {
+		p.blocked = false
 	}
 	for _, t := range in {
 		replaced, dropped := p.pending.add(t)
@@ -355,7 +371,10 @@ func (p *pipeline) acceptLoop() {
 		p.drain(now)
 		var readyCh chan struct{}
 		wait := int64(-1)
-		if p.pending.len() > 0 {
+		if p.blocked && p.released.Load() != p.blockedAt {
+			p.blocked = false
+		}
+		if p.pending.len() > 0 && !p.blocked {
 			if pause := p.shaperDelay(now); pause > 0 {
 				wait = pause
 			} else if !p.probing() { // a failing peer gets one batch at a time; the worker pokes
@@ -404,7 +423,17 @@ func (p *pipeline) acceptLoop() {
 
 // dispatch cuts a batch for the worker whose token was taken.
 func (p *pipeline) dispatch(d sdk.FlushDecision, now int64) {
-	batch, expired := p.pending.cut(d.MaxBatch, p.cfg.MaxBatchBytes, now)
+	p.inMu.Lock()
+	batch, expired := p.pending.cut(d.MaxBatch, p.cfg.MaxBatchBytes, now, func(t *Task) bool { return p.inFlight[t.key()] > 0 })
+	for _, t := range batch {
+		p.inFlight[t.key()]++
+	}
+	if len(batch) == 0 && p.pending.len() > 0 {
+		// Every pending task waits for its instance's batch in flight: cut nothing until a
+		// batch ends (the worker pokes) or new work comes.
+		p.blocked, p.blockedAt = true, p.released.Load()
+	}
+	p.inMu.Unlock()
 	p.dropped(expired, "expired")
 	if len(batch) > 0 {
 		p.c.batchQueueDepth.Add(1) // before the pending depth drops, so idle never sees the batch nowhere
@@ -490,6 +519,25 @@ func (p *pipeline) send(b *sentBatch) {
 	for i, r := range results {
 		p.itemResult(b.tasks[i], r)
 	}
+	p.release(b.tasks)
+}
+
+// release ends the tasks' time in flight: later tasks of their instances may be cut again.
+func (p *pipeline) release(ts []*Task) {
+	if len(ts) == 0 {
+		return
+	}
+	p.inMu.Lock()
+	for _, t := range ts {
+		k := t.key()
+		if n := p.inFlight[k]; n > 1 {
+			p.inFlight[k] = n - 1
+		} else {
+			delete(p.inFlight, k)
+		}
+	}
+	p.inMu.Unlock()
+	p.released.Add(1)
 }
 
 type errWrongCount struct{ got, want int }
@@ -501,6 +549,7 @@ func (e errWrongCount) Error() string {
 func (p *pipeline) failed(b *sentBatch, err error) {
 	class := sdk.ClassOf(err)
 	if p.ctx.Err() != nil && !p.closing.Load() {
+		p.release(b.tasks)
 		return
 	}
 	switch class {
@@ -527,6 +576,7 @@ func (p *pipeline) failed(b *sentBatch, err error) {
 		// One task the peer refuses whatever else is in the batch: only it is dropped.
 		p.c.permanentDropped.Add(int64(len(b.tasks)))
 		p.dropped(b.tasks, "permanent")
+		p.release(b.tasks)
 		for _, t := range b.tasks {
 			args := []any{"peer", p.peer.Name, "app", t.App, "id", t.Instance, "action", string(t.Action),
 				"bytes", t.size(), "batch", b.id, "error", err}

@@ -355,3 +355,67 @@ func TestCloseDrainsAndLeaksNothing(t *testing.T) {
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// orderTransport holds every batch that carries "held" until released, and records the items in
+// the order the peer would apply them.
+type orderTransport struct {
+	mu      sync.Mutex
+	applied []string
+	hold    chan struct{}
+}
+
+func (o *orderTransport) Send(ctx context.Context, _ sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+	for _, it := range b.Items {
+		if it.ID == "held" && it.Action == sdk.ActionRegister {
+			select {
+			case <-o.hold:
+			case <-ctx.Done():
+				return nil, sdk.Fail(sdk.Transient, ctx.Err())
+			}
+		}
+	}
+	o.mu.Lock()
+	for _, it := range b.Items {
+		o.applied = append(o.applied, string(it.Action)+" "+it.ID)
+	}
+	o.mu.Unlock()
+	return ok(len(b.Items)), nil
+}
+
+func (o *orderTransport) order() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.applied...)
+}
+
+// With several workers, a later task for an instance is not sent while an earlier one for it is
+// in flight: a cancel must not overtake the register it follows (the register would bring the
+// instance back on the peer). Other instances are not held up.
+func TestOneInstanceInOrderAcrossBatches(t *testing.T) {
+	o := &orderTransport{hold: make(chan struct{})}
+	r := New(Options{
+		Config:         Config{Workers: 4, BatchingDelay: 0},
+		EncodeInstance: func(i *registry.Instance) []byte { return []byte(`{"instanceId":"` + i.InstanceID + `"}`) },
+		Plugins:        func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) { return o, nil, nil },
+	})
+	r.SetPeers([]sdk.Peer{{Name: "p", URL: "http://p/eureka/"}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionRegister, "held"))
+	waitFor(t, "the register in flight", func() bool { return r.Stats()[0].InFlight == 1 })
+	l(context.Background(), write(registry.ActionCancel, "held"))
+	l(context.Background(), write(registry.ActionRegister, "other"))
+	waitFor(t, "the other instance sent while the first is held", func() bool {
+		got := o.order()
+		return len(got) == 1 && got[0] == "Register other"
+	})
+	close(o.hold)
+	waitFor(t, "everything sent", func() bool { return len(o.order()) == 3 })
+	if got := o.order(); got[1] != "Register held" || got[2] != "Cancel held" {
+		t.Fatalf("applied in the order %q: the cancel overtook the register", got)
+	}
+}

@@ -11,6 +11,7 @@ package replication
 
 import (
 	"encoding/base64"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -116,6 +117,15 @@ func NewItemTask(it sdk.Item, span trace.SpanContext, nowMs int64, maxTime time.
 }
 
 func (t *Task) expired(nowMs int64) bool { return nowMs >= t.Expires }
+
+// key names the instance the task is about: its tasks must reach a peer in order. The task id
+// ends with it ("register#APP/id"), so it costs no allocation.
+func (t *Task) key() string {
+	if i := strings.IndexByte(t.ID, '#'); i >= 0 {
+		return t.ID[i+1:]
+	}
+	return t.App + "/" + t.Instance
+}
 
 // traceParentSize is what a traceparent adds to an item: ,"traceparent":"00-<32>-<16>-01".
 const traceParentSize = int64(len(`,"traceparent":""`) + 55)
