@@ -272,14 +272,15 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 			if !p.Renewed {
 				continue
 			}
-			if t, ok := dead[p.ID]; ok && p.Registered <= t.DeletedAt {
+			if t, ok := dead[p.ID]; ok && (p.Registered <= t.DeletedAt || p.LastDirtyTimestamp <= t.LastDirtyTimestamp) {
 				continue
 			}
 			ph, _ := parseHash(p.Hash)
 			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
 		case isLive:
 			inst, ok := a.reg.Instance(app, p.ID)
-			if ok && inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt {
+			if ok && (inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt ||
+				(p.LastDirtyTimestamp > 0 && inst.LastDirtyTimestamp <= p.LastDirtyTimestamp)) {
 				out = append(out, repair{app: app, id: p.ID, kind: repairCancel, version: p.DeletedAt})
 			}
 		}

@@ -38,14 +38,15 @@ func TestAntiEntropyConverges(t *testing.T) {
 	clock.Advance(time.Second)
 
 	// A cancels ZOMBIE; B missed it. A has ONLYA, B has ONLYB. REBORN: cancelled on A, then
-	// registered again on B later: a newer life that must survive and spread back to A.
+	// registered again on B later with a newer lastDirtyTimestamp (as an Eureka client does when
+	// it registers again: setIsDirtyWithTime): a newer life that must survive and spread back to A.
 	mustRegister(t, a.reg, testInstance("REBORN", "r1", 100, registry.StatusUp))
 	if !a.reg.Cancel(ctx, "ZOMBIE", "z1", registry.FromClient) || !a.reg.Cancel(ctx, "REBORN", "r1", registry.FromClient) {
 		t.Fatal("cancel on A failed")
 	}
 	mustRegister(t, a.reg, testInstance("ONLYA", "a1", 300, registry.StatusUp))
 	clock.Advance(time.Second)
-	mustRegister(t, b.reg, testInstance("REBORN", "r1", 100, registry.StatusUp))
+	mustRegister(t, b.reg, testInstance("REBORN", "r1", 150, registry.StatusUp))
 	mustRegister(t, b.reg, testInstance("ONLYB", "b1", 300, registry.StatusUp))
 	clock.Advance(time.Second)
 	mustRenew(t, a.reg, "ONLYA", "a1")
@@ -65,7 +66,7 @@ func TestAntiEntropyConverges(t *testing.T) {
 		for _, want := range []struct {
 			app, id string
 			dirty   int64
-		}{{"SHARED", "s1", 100}, {"OLD", "d1", 200}, {"ONLYA", "a1", 300}, {"ONLYB", "b1", 300}, {"REBORN", "r1", 100}} {
+		}{{"SHARED", "s1", 100}, {"OLD", "d1", 200}, {"ONLYA", "a1", 300}, {"ONLYB", "b1", 300}, {"REBORN", "r1", 150}} {
 			got, ok := n.reg.Instance(want.app, want.id)
 			if !ok {
 				t.Errorf("%s lacks %s/%s", n.url(), want.app, want.id)
@@ -403,5 +404,31 @@ func TestAntiEntropyPulledCopyHashesLikeTheOriginal(t *testing.T) {
 	b.c.round(context.Background())
 	if st := a.c.Stats(); st.Pulled != 0 {
 		t.Errorf("A pulled %d back", st.Pulled)
+	}
+}
+
+// A node that copied an instance after it was cancelled elsewhere (its startup sync ran while
+// the cancel was on its way, and the cancel never reached it) holds the cancelled copy: same
+// lastDirtyTimestamp, registered later, even renewed. Anti-entropy cancels it there and never
+// copies it back to the others.
+func TestAntiEntropyCancelsACopyOfACancelledInstance(t *testing.T) {
+	clock := newFakeClock()
+	nodes := startNodes(t, 2, clock, nil)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	mustRegister(t, a.reg, testInstance("GHOST", "g1", 100, registry.StatusUp))
+	if !a.reg.Cancel(ctx, "GHOST", "g1", registry.FromClient) {
+		t.Fatal("cancel on A failed")
+	}
+	clock.Advance(time.Second)
+	mustRegister(t, b.reg, testInstance("GHOST", "g1", 100, registry.StatusUp)) // B's late copy
+	clock.Advance(time.Second)
+	mustRenew(t, b.reg, "GHOST", "g1")
+	a.c.round(ctx)
+	b.c.round(ctx)
+	for _, n := range nodes {
+		if _, ok := n.reg.Instance("GHOST", "g1"); ok {
+			t.Errorf("%s still has the cancelled GHOST/g1", n.url())
+		}
 	}
 }

@@ -135,7 +135,9 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 	for _, d := range digests {
 		e := instanceDigest{ID: d.ID, Deleted: d.Deleted}
 		if d.Deleted {
-			e.DeletedAt = d.DeletedAt
+			// The cancelled copy's lastDirtyTimestamp: a copy not newer than it is that copy,
+			// whenever it was registered.
+			e.DeletedAt, e.LastDirtyTimestamp = d.DeletedAt, d.LastDirtyTimestamp
 		} else {
 			e.LastDirtyTimestamp = d.LastDirtyTimestamp
 			e.Status = string(d.Status)
