@@ -26,12 +26,16 @@ package cluster
 //       each pull granting a fresh lease, forever. The price: a registration we missed is repaired
 //       after its first heartbeat, not at once (the replicated heartbeat's 404 often repairs it
 //       first anyway).
-//     - P live, we have a tombstone: as above, and only if the peer registered its copy after our
-//       cancel (P.registered > our deletedAt); otherwise the peer holds what we cancelled, and it
-//       deletes it itself by the next rule when it asks us.
+//     - P live, we have a tombstone: as above, and only if the peer's copy is a newer life of the
+//       instance: registered after our cancel (P.registered > our deletedAt) AND with a newer
+//       lastDirtyTimestamp than the copy we cancelled (an Eureka client that registers again sets
+//       a new one: setIsDirtyWithTime). Otherwise the peer holds what we cancelled (a startup
+//       sync or a replicated register that raced the cancel), and it deletes it itself by the
+//       next rule when it asks us.
 //     - P tombstone, ours live: cancel ours if it was registered at or before the peer's cancel
-//       (our registrationTimestamp <= P.deletedAt); a copy registered after the cancel is a newer
-//       life of the instance and stays.
+//       (our registrationTimestamp <= P.deletedAt), or if it is not newer than the copy the peer
+//       cancelled (our lastDirtyTimestamp <= the tombstone's); otherwise it is a newer life of the
+//       instance and stays.
 //     - anything else: nothing.
 //  5. Confirm: after Grace, steps 3 and 4 run again for the apps concerned, and only repairs found
 //     both times, against the same version of the peer's entry, are made. A write that was merely in
