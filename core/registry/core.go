@@ -195,6 +195,18 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	now := r.nowMs()
 
 	r.mu.Lock()
+	if origin == FromPeer && r.apps[incoming.App][id] == nil {
+		if t, ok := r.tombs[incoming.App][id]; ok && incoming.LastDirtyTimestamp <= t.lastDirty {
+			// A peer's copy of the instance this node cancelled, not a newer life of it (a client
+			// that registers again sets a new lastDirtyTimestamp): a replicated register that
+			// raced the cancel, or the peer's answer to a heartbeat that did. It stays cancelled;
+			// anti-entropy cancels the peer's copy by the same rule.
+			r.mu.Unlock()
+			r.logger.Debug("replicated register of a cancelled instance ignored", "app", incoming.App, "id", id,
+				"lastDirty", incoming.LastDirtyTimestamp, "cancelled", t.lastDirty)
+			return nil
+		}
+	}
 	m := r.apps[incoming.App]
 	if m == nil {
 		m = map[string]*lease{}

@@ -792,3 +792,31 @@ func TestAdopt(t *testing.T) {
 		t.Errorf("override map %v after adopting a copy without override", r.Overrides())
 	}
 }
+
+// A peer's register of an instance this node cancelled, with a lastDirtyTimestamp no newer than
+// the cancelled copy's, is that copy coming back (a register that raced the cancel, or the answer
+// to a heartbeat that did): it is ignored. A newer life of the instance, or a client's own
+// registration, is applied.
+func TestPeerRegisterDoesNotRaiseACancelledInstance(t *testing.T) {
+	r, _ := newReg(t, nil)
+	ctx := context.Background()
+	mustRegister(t, r, inst("APP", "i1", StatusUp, 100), FromClient)
+	if !r.Cancel(ctx, "APP", "i1", FromClient) {
+		t.Fatal("cancel failed")
+	}
+	mustRegister(t, r, inst("APP", "i1", StatusUp, 100), FromPeer)
+	if _, ok := r.Instance("APP", "i1"); ok {
+		t.Fatal("a peer's copy of the cancelled instance brought it back")
+	}
+	mustRegister(t, r, inst("APP", "i1", StatusUp, 101), FromPeer)
+	if _, ok := r.Instance("APP", "i1"); !ok {
+		t.Fatal("a newer life of the instance from a peer was not applied")
+	}
+	if !r.Cancel(ctx, "APP", "i1", FromClient) {
+		t.Fatal("second cancel failed")
+	}
+	mustRegister(t, r, inst("APP", "i1", StatusUp, 101), FromClient)
+	if _, ok := r.Instance("APP", "i1"); !ok {
+		t.Fatal("a client's registration after a cancel was not applied")
+	}
+}
