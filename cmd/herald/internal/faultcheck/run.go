@@ -43,7 +43,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -225,7 +224,7 @@ func Run(t testing.TB, cfg Config) *Result {
 		if n.Pid() == 0 {
 			n.Start()
 		}
-		n.Signal(syscall.SIGCONT)
+		n.Signal(sigCont)
 	}
 	healed := time.Now()
 	cfg.Logf("faults over after %v; %d operations; settling", healed.Sub(t0).Round(time.Millisecond), rec.n)
@@ -312,9 +311,9 @@ func applySchedule(c *cluster, sched []Fault, t0 time.Time, d time.Duration, log
 		case f.Kind == FaultKill:
 			n.Start()
 		case f.Kind == FaultPause && !e.end:
-			n.Signal(syscall.SIGSTOP)
+			n.Signal(sigStop)
 		case f.Kind == FaultPause:
-			n.Signal(syscall.SIGCONT)
+			n.Signal(sigCont)
 		case f.Kind == FaultPartition && !e.end:
 			for _, l := range c.linksOf(f.Node) {
 				l.Cut()
