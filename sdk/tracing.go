@@ -124,7 +124,7 @@ func setupTracing(t Telemetry, pluginName, nodeName string) {
 		if nodeName != "" {
 			// The node's identity, as the node's own spans carry it.
 			attrs = append(attrs, semconv.ServiceInstanceID(nodeName))
-			procs = append(procs, sdktrace.WithSpanProcessor(nodeAttribute{attribute.String("herald.node", nodeName)}))
+			procs = append(procs, sdktrace.WithSpanProcessor(NodeSpanProcessor(nodeName)))
 		}
 		res, _ := resource.Merge(resource.Default(), resource.NewSchemaless(attrs...))
 		tp := sdktrace.NewTracerProvider(append(procs,
@@ -208,7 +208,13 @@ func (tp tracedPolicy) Decide(ctx context.Context, s PendingState) (d FlushDecis
 	return tp.p.Decide(ctx, s)
 }
 
-// nodeAttribute is a span processor that sets the node's name on every span as it starts.
+// NodeSpanProcessor returns a span processor that sets herald.node, the node's name, on every span
+// as it starts: every node reports the same service.name, and Jaeger searches span attributes.
+func NodeSpanProcessor(node string) sdktrace.SpanProcessor {
+	return nodeAttribute{attribute.String("herald.node", node)}
+}
+
+// nodeAttribute is NodeSpanProcessor's processor.
 type nodeAttribute struct{ kv attribute.KeyValue }
 
 func (p nodeAttribute) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) { s.SetAttributes(p.kv) }

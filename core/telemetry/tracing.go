@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -25,6 +24,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/heraldhq/herald/sdk"
 )
 
 // TracingConfig is the `telemetry { tracing {...} }` block.
@@ -139,7 +140,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.InstanceID != "" {
 		// Every span names its node in a searchable attribute (Jaeger searches span tags, and
 		// every node reports the same service.name).
-		opts = append(opts, sdktrace.WithSpanProcessor(nodeAttribute{attribute.String("herald.node", cfg.InstanceID)}))
+		opts = append(opts, sdktrace.WithSpanProcessor(sdk.NodeSpanProcessor(cfg.InstanceID)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return &Provider{tp: tp, sdk: tp, propagator: Propagator}, nil
@@ -268,11 +269,3 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 	}
 	return p.sdk.ForceFlush(ctx)
 }
-
-// nodeAttribute is a span processor that sets the node's name on every span as it starts.
-type nodeAttribute struct{ kv attribute.KeyValue }
-
-func (p nodeAttribute) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) { s.SetAttributes(p.kv) }
-func (nodeAttribute) OnEnd(sdktrace.ReadOnlySpan)                           {}
-func (nodeAttribute) Shutdown(context.Context) error                        { return nil }
-func (nodeAttribute) ForceFlush(context.Context) error                      { return nil }

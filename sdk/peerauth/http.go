@@ -2,6 +2,7 @@ package peerauth
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -48,8 +49,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (_ *http.Request, id Ident
 	}
 	if a.MTLS && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		leaf := r.TLS.VerifiedChains[0][0]
-		if name, allowed := a.allowed(leaf.Subject.CommonName, leaf.DNSNames); allowed {
-			return r, Identity{Name: name, Method: MTLS}, true, nil
+		if id, ok := a.CertPeer(leaf); ok {
+			return r, id, true, nil
 		}
 		if Signed(r.Header) || r.Header.Get("x-netflix-discovery-replication") != "" {
 			return r, Identity{}, false, fmt.Errorf("certificate %q is not in the peer allow-list", leaf.Subject.CommonName)
@@ -81,6 +82,17 @@ func (a *Authenticator) Authenticate(r *http.Request) (_ *http.Request, id Ident
 		}
 	}
 	return r, Identity{}, false, nil
+}
+
+// CertPeer reports whether a client certificate already verified against the cluster CA (by the
+// TLS handshake) belongs to a peer: mutual TLS is on and the certificate's name is in the
+// allow-list (any name when the list is empty). For listeners that are not HTTP (gRPC, say).
+func (a *Authenticator) CertPeer(leaf *x509.Certificate) (Identity, bool) {
+	if a == nil || !a.MTLS || leaf == nil {
+		return Identity{}, false
+	}
+	name, ok := a.allowed(leaf.Subject.CommonName, leaf.DNSNames)
+	return Identity{Name: name, Method: MTLS}, ok
 }
 
 func (a *Authenticator) allowed(cn string, dns []string) (string, bool) {

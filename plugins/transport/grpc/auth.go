@@ -65,18 +65,10 @@ var errNotPeer = errors.New("not an authenticated peer")
 // opening signature, or an operator's explicit trust.
 func (a *authSetup) check(ctx context.Context) (peerauth.Identity, error) {
 	au := a.auth
-	if au.MTLS {
-		if p, ok := peer.FromContext(ctx); ok {
-			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-				leaf := ti.State.VerifiedChains[0][0]
-				if len(au.Names) == 0 || au.Names[leaf.Subject.CommonName] {
-					return peerauth.Identity{Name: peerauth.PeerName(leaf), Method: peerauth.MTLS}, nil
-				}
-				for _, d := range leaf.DNSNames {
-					if au.Names[d] {
-						return peerauth.Identity{Name: d, Method: peerauth.MTLS}, nil
-					}
-				}
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+			if id, ok := au.CertPeer(ti.State.VerifiedChains[0][0]); ok {
+				return id, nil
 			}
 		}
 	}
