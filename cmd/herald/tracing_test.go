@@ -271,12 +271,15 @@ func TestDefaultSamplingPerKind(t *testing.T) {
 		}
 		return n
 	}
-	e2e.Eventually(t, 10*time.Second, func() error {
-		if n := count("replicate Register"); n != regs {
-			return fmt.Errorf("%d registration task spans, want %d", n, regs)
+	e2e.Eventually(t, 10*time.Second, func() error { // every registration starts a sampled trace
+		if n := count("POST /eureka/apps/{app}"); n != regs {
+			return fmt.Errorf("%d registration request spans, want %d", n, regs)
 		}
 		return nil
 	})
+	if n := count("PUT /eureka/apps/{app}/{id}"); n > beats/10 {
+		t.Errorf("%d of %d heartbeat requests traced, want about 1%%", n, beats)
+	}
 	if n := count("replicate Heartbeat"); n > beats/10 {
 		t.Errorf("%d of %d heartbeats traced, want about 1%%", n, beats)
 	}
