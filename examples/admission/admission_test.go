@@ -84,3 +84,6 @@ func TestConfigDiagnostics(t *testing.T) {
 		t.Errorf("diagnostics: %+v", d)
 	}
 }
+
+// TestMain keeps go-plugin's unix sockets in a temporary directory removed at the end.
+func TestMain(m *testing.M) { plugintest.Main(m) }

@@ -127,3 +127,6 @@ func TestConfigDiagnostics(t *testing.T) {
 		t.Error("a refused configuration created the audit file")
 	}
 }
+
+// TestMain keeps go-plugin's unix sockets in a temporary directory removed at the end.
+func TestMain(m *testing.M) { plugintest.Main(m) }

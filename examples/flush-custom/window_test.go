@@ -42,3 +42,6 @@ func TestConfigDiagnostics(t *testing.T) {
 		t.Errorf("want two diagnostics, got %+v", d)
 	}
 }
+
+// TestMain keeps go-plugin's unix sockets in a temporary directory removed at the end.
+func TestMain(m *testing.M) { plugintest.Main(m) }

@@ -74,5 +74,11 @@
 //
 //	plugintest.TransportCase{..., Options: plugintest.Options{SkipUnreachable: true}}
 //
-// Each option is documented on its field; none turns off the gRPC run.
+// Each option is documented on its field; none turns off the gRPC run.//
+// # Temporary files
+//
+// go-plugin's connections leave unix sockets in the temporary directory; call Main from your
+// TestMain so they go to a directory of the test binary's own, removed at the end:
+//
+//	func TestMain(m *testing.M) { plugintest.Main(m) }
 package plugintest

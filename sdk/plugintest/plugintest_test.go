@@ -191,3 +191,6 @@ func TestFakeHostOverTheBroker(t *testing.T) {
 		t.Fatalf("host error through the broker: %v", err)
 	}
 }
+
+// TestMain keeps go-plugin's unix sockets in a temporary directory removed at the end.
+func TestMain(m *testing.M) { plugintest.Main(m) }
