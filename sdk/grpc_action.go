@@ -16,7 +16,7 @@ import (
 func itemToPB(it Item) *pb.Item {
 	return &pb.Item{Action: string(it.Action), App: it.App, Id: it.ID, LastDirtyTimestamp: it.LastDirtyTimestamp,
 		Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
-		TraceParent: it.TraceParent}
+		TraceParent: it.TraceParent, StatusVersion: it.StatusVersion}
 }
 
 func itemFromPB(it *pb.Item) Item {
@@ -25,7 +25,7 @@ func itemFromPB(it *pb.Item) Item {
 	}
 	return Item{Action: Action(it.Action), App: it.App, ID: it.Id, LastDirtyTimestamp: it.LastDirtyTimestamp,
 		Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload,
-		TraceParent: it.TraceParent}
+		TraceParent: it.TraceParent, StatusVersion: it.StatusVersion}
 }
 
 func itemsToPB(items []Item) []*pb.Item {

@@ -36,6 +36,10 @@ type Item struct {
 	Payload []byte
 	// TraceParent is the W3C traceparent of the task's span on the sending node ("" when not traced).
 	TraceParent string
+	// StatusVersion orders the status changes (StatusUpdate, DeleteStatusOverride) of one instance
+	// across nodes: the accepting node sets it, and a receiver ignores a change older than the last
+	// one it applied. 0 when absent (items from Eureka servers); transports carry it as it is.
+	StatusVersion int64
 }
 
 // Batch is what a transport carries to one peer in one send.

@@ -267,8 +267,10 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 			if p.LastDirtyTimestamp == ours.LastDirtyTimestamp {
 				ties++
 			}
-			theirs := registry.Version{LastDirtyTimestamp: p.LastDirtyTimestamp, Override: hasOverride(p.OverriddenStatus), Hash: ph}
-			mine := registry.Version{LastDirtyTimestamp: ours.LastDirtyTimestamp, Override: hasOverride(string(ours.OverriddenStatus)), Hash: ours.Hash}
+			theirs := registry.Version{LastDirtyTimestamp: p.LastDirtyTimestamp, StatusVersion: p.StatusVersion,
+				Override: hasOverride(p.OverriddenStatus), Hash: ph}
+			mine := registry.Version{LastDirtyTimestamp: ours.LastDirtyTimestamp, StatusVersion: ours.StatusVersion,
+				Override: hasOverride(string(ours.OverriddenStatus)), Hash: ours.Hash}
 			if theirs.Newer(mine) {
 				out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
 			}

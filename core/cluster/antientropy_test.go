@@ -192,6 +192,47 @@ func TestAntiEntropyNoResurrection(t *testing.T) {
 	}
 }
 
+// TestAntiEntropyLaterStatusChangeWins: an override reached both nodes, its removal (accepted
+// later, same lastDirtyTimestamp) reached only one. The removal is the later status change, so it
+// wins the tie on both nodes, although a copy with an override wins a tie between unversioned
+// changes.
+func TestAntiEntropyLaterStatusChangeWins(t *testing.T) {
+	clock := newFakeClock()
+	nodes := startNodes(t, 2, clock, nil)
+	ctx := context.Background()
+	var last registry.Write
+	for _, n := range nodes {
+		mustRegister(t, n.reg, testInstance("APP", "i1", 100, registry.StatusUp))
+		n.reg.Subscribe(func(_ context.Context, w registry.Write) { last = w })
+	}
+	if !nodes[0].reg.UpdateStatus(ctx, "APP", "i1", registry.StatusOutOfService, 0, 0, registry.FromClient) {
+		t.Fatal("status update refused")
+	}
+	if !nodes[1].reg.UpdateStatus(ctx, "APP", "i1", last.Status, last.LastDirtyTimestamp, last.StatusVersion, registry.FromPeer) {
+		t.Fatal("replicated status update refused")
+	}
+	clock.Advance(time.Second)
+	// The removal is accepted by node 1 and lost on its way to node 0.
+	if !nodes[1].reg.DeleteStatusOverride(ctx, "APP", "i1", registry.StatusUp, 0, 0, registry.FromClient) {
+		t.Fatal("override removal refused")
+	}
+	for _, n := range nodes {
+		n.c.round(ctx)
+	}
+	if r := roots(nodes...); r[0] != r[1] {
+		t.Fatalf("roots differ after a round each: %x != %x", r[0], r[1])
+	}
+	for i, n := range nodes {
+		got, _ := n.reg.Instance("APP", "i1")
+		if got.Status != registry.StatusUp || got.OverriddenStatus != registry.StatusUnknown {
+			t.Errorf("node %d: %s/%s, want UP without an override: the removal came last", i, got.Status, got.OverriddenStatus)
+		}
+		if _, ok := n.reg.Overrides()["i1"]; ok {
+			t.Errorf("node %d: the override map still holds the override", i)
+		}
+	}
+}
+
 // TestAntiEntropyTie checks that two copies with the same lastDirtyTimestamp and different content
 // converge on both nodes, override map included: a status override that never reached the other
 // node wins over its absence, a metadata update is decided by the content hash, and later rounds
@@ -208,7 +249,7 @@ func TestAntiEntropyTie(t *testing.T) {
 			}
 			// The OUT_OF_SERVICE of i1 was lost on its way; so was a metadata change of i2 on the
 			// other node. Neither moves lastDirtyTimestamp.
-			if !nodes[oosOn].reg.UpdateStatus(ctx, "APP", "i1", registry.StatusOutOfService, 0, registry.FromClient) {
+			if !nodes[oosOn].reg.UpdateStatus(ctx, "APP", "i1", registry.StatusOutOfService, 0, 0, registry.FromClient) {
 				t.Fatal("status update refused")
 			}
 			if !nodes[1-oosOn].reg.UpdateMetadata(ctx, "APP", "i2", map[string]string{"k": "v"}, registry.FromClient) {

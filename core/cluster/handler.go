@@ -55,8 +55,11 @@ type instanceDigest struct {
 	OverriddenStatus   string `json:"overriddenStatus,omitempty"`
 	// Hash is registry.ContentHash of the copy, in hex: it orders copies with equal
 	// lastDirtyTimestamps and reveals any other difference.
-	Hash       string `json:"hash,omitempty"`
-	Registered int64  `json:"registered,omitempty"`
+	Hash string `json:"hash,omitempty"`
+	// StatusVersion is the copy's registry.Instance.StatusVersion: between copies with equal
+	// lastDirtyTimestamps, the later status change wins.
+	StatusVersion int64 `json:"statusVersion,omitempty"`
+	Registered    int64 `json:"registered,omitempty"`
 	// Renewed is set when the lease was renewed since it was registered on the answering node and
 	// has not expired: the instance is heartbeating. A copy that was only registered (by a pull, a
 	// sync, or a replicated register with no heartbeat since) is not enough to resurrect an instance
@@ -143,6 +146,7 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 			e.Status = string(d.Status)
 			e.OverriddenStatus = string(d.OverriddenStatus)
 			e.Hash = formatHash(d.Hash)
+			e.StatusVersion = d.StatusVersion
 			f := facts[d.ID]
 			e.Registered, e.Renewed = f.registered, f.renewed
 		}
@@ -172,7 +176,7 @@ func (h *handler) instances(w http.ResponseWriter, r *http.Request) {
 			doc.Applications = []*registry.Application{a}
 		}
 	}
-	writeBody(w, r, "application/json", codec.AppendApplications(nil, codec.JSON, doc, codec.Options{}))
+	writeBody(w, r, "application/json", codec.AppendApplications(nil, codec.JSON, doc, codec.Options{Peer: true}))
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {

@@ -129,7 +129,7 @@ func TestStartupSyncPreservesInstanceState(t *testing.T) {
 	inst.LeaseInfo.DurationSecs = 45
 	mustRegister(t, peer.reg, inst)
 	ctx := context.Background()
-	if !peer.reg.UpdateStatus(ctx, "ORDERS", "o1", registry.StatusOutOfService, 1_700_000_000_456, registry.FromClient) {
+	if !peer.reg.UpdateStatus(ctx, "ORDERS", "o1", registry.StatusOutOfService, 1_700_000_000_456, 0, registry.FromClient) {
 		t.Fatal("status update refused")
 	}
 

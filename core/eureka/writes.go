@@ -242,7 +242,7 @@ func (h *Handler) statusUpdate(w http.ResponseWriter, r *http.Request, app, id s
 	if !ok || !h.admit(w, r, sdk.ActionStatusUpdate, app, id, s, ts) {
 		return
 	}
-	if !h.reg.UpdateStatus(r.Context(), app, id, s, ts, h.origin(r)) {
+	if !h.reg.UpdateStatus(r.Context(), app, id, s, ts, 0, h.origin(r)) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -255,7 +255,7 @@ func (h *Handler) deleteOverride(w http.ResponseWriter, r *http.Request, app, id
 	if !ok || !h.admit(w, r, sdk.ActionDeleteStatusOverride, app, id, s, ts) {
 		return
 	}
-	if !h.reg.DeleteStatusOverride(r.Context(), app, id, s, ts, h.origin(r)) {
+	if !h.reg.DeleteStatusOverride(r.Context(), app, id, s, ts, 0, h.origin(r)) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}

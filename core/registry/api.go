@@ -52,7 +52,9 @@ type Write struct {
 	LastDirtyTimestamp int64
 	Status             Status
 	OverriddenStatus   Status
-	Origin             Origin
+	// StatusVersion is the version of a status update or override removal (Instance.StatusVersion).
+	StatusVersion int64
+	Origin        Origin
 }
 
 // Listener is told of every accepted write. It must not block: it runs on the request's goroutine.
@@ -123,6 +125,8 @@ type InstanceDigest struct {
 	OverriddenStatus   Status
 	// Hash is the ContentHash of the live copy (zero for a tombstone).
 	Hash uint64
+	// StatusVersion is the live copy's Instance.StatusVersion.
+	StatusVersion int64
 	// Deleted marks a tombstone: the instance was cancelled (not evicted) at DeletedAt (this node's
 	// clock, epoch ms). Tombstones are kept for Config.TombstoneTTL.
 	Deleted   bool

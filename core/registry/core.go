@@ -247,6 +247,12 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if ov != "" {
 		registrant.OverriddenStatus = ov
 	}
+	// The order of status changes is the registry's own: a document's version is never taken
+	// (only Adopt, anti-entropy's copy, takes a peer's).
+	registrant.StatusVersion = 0
+	if existing != nil {
+		registrant.StatusVersion = existing.inst.StatusVersion
+	}
 	registrant.Status = r.resolve(registrant.Status, ov, existing, origin)
 	if registrant.Status == StatusUp && l.serviceUp == 0 {
 		l.serviceUp = now
@@ -600,7 +606,14 @@ func (r *Registry) removeLocked(l *lease, now int64) *Instance {
 }
 
 // UpdateStatus sets a status override. False when the instance is not registered.
-func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, lastDirty int64, origin Origin) bool {
+//
+// version orders the status changes of one instance across nodes (Instance.StatusVersion): 0 for
+// a client's write, or a peer's that carries none (an Eureka server's), which this node versions
+// itself; a peer's replicated write carries the version its accepting node gave it, and is ignored
+// (reported applied) when the instance already holds a later status change. Without it a status
+// override and its removal, accepted by two nodes and replicated through different paths, could
+// be applied in either order, and both carry the same lastDirtyTimestamp.
+func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, lastDirty, version int64, origin Origin) bool {
 	now := r.nowMs()
 	r.mu.Lock()
 	l := r.lookup(app, id)
@@ -609,25 +622,34 @@ func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, l
 		return false
 	}
 	r.touch(l, now)
+	if r.staleStatusChange(l, version) {
+		r.mu.Unlock()
+		r.logger.Debug("replicated status update older than the instance's last status change; ignored",
+			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
+		return true
+	}
+	version = r.nextStatusVersion(l, version, now)
 	var changes []Change
 	if l.inst.Status != s {
 		if s == StatusUp && l.serviceUp == 0 {
 			l.serviceUp = now
 		}
 		r.setOverride(id, s, now)
-		changes = append(changes, r.setStatusLocked(l, s, s, lastDirty, now))
+		changes = append(changes, r.setStatusLocked(l, s, s, lastDirty, version, now))
+	} else {
+		r.setVersionLocked(l, version)
 	}
 	stored := l.inst
 	r.mu.Unlock()
 	r.notify(ctx, &Write{Action: ActionStatusUpdate, App: l.app, ID: id, Instance: stored,
 		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: stored.OverriddenStatus,
-		Origin: origin}, changes...)
+		StatusVersion: version, Origin: origin}, changes...)
 	return true
 }
 
 // DeleteStatusOverride removes a status override and sets the status to s. False when the instance
-// is not registered.
-func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s Status, lastDirty int64, origin Origin) bool {
+// is not registered. version is as for UpdateStatus.
+func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s Status, lastDirty, version int64, origin Origin) bool {
 	if s == "" {
 		s = StatusUnknown
 	}
@@ -639,25 +661,63 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 		return false
 	}
 	r.touch(l, now)
+	if r.staleStatusChange(l, version) {
+		r.mu.Unlock()
+		r.logger.Debug("replicated override removal older than the instance's last status change; ignored",
+			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
+		return true
+	}
+	version = r.nextStatusVersion(l, version, now)
 	var changes []Change
 	if r.removeOverride(id) {
-		changes = append(changes, r.setStatusLocked(l, s, StatusUnknown, lastDirty, now))
+		changes = append(changes, r.setStatusLocked(l, s, StatusUnknown, lastDirty, version, now))
+	} else {
+		r.setVersionLocked(l, version)
 	}
 	stored := l.inst
 	r.mu.Unlock()
 	r.notify(ctx, &Write{Action: ActionDeleteStatusOverride, App: l.app, ID: id, Instance: stored,
 		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: StatusUnknown,
-		Origin: origin}, changes...)
+		StatusVersion: version, Origin: origin}, changes...)
 	return true
+}
+
+// staleStatusChange reports whether a status change with the given version (0: none) is older than
+// the last one the instance holds. r.mu must be held.
+func (r *Registry) staleStatusChange(l *lease, version int64) bool {
+	return version != 0 && version <= l.inst.StatusVersion
+}
+
+// nextStatusVersion is the version of a status change being applied: the one it carries, or, for
+// one that carries none, this node's clock in milliseconds, kept above the instance's current
+// version (a hybrid logical clock per instance: a node that has applied a peer's change never
+// versions a later change of its own below it, whatever the clocks say). r.mu must be held.
+func (r *Registry) nextStatusVersion(l *lease, version, now int64) int64 {
+	if version != 0 {
+		return version
+	}
+	return max(now, l.inst.StatusVersion+1)
+}
+
+// setVersionLocked records a status change that left the instance's content as it was. The
+// version is not part of the content hash, so the digest does not move. r.mu must be held.
+func (r *Registry) setVersionLocked(l *lease, version int64) {
+	if version <= l.inst.StatusVersion {
+		return
+	}
+	c := *l.inst
+	c.StatusVersion = version
+	l.inst = &c
 }
 
 // setStatusLocked stores a copy of the instance with a new status and override, adopting the
 // caller's lastDirtyTimestamp only when it is newer (Eureka's status endpoints), and records the
 // change as MODIFIED for deltas.
-func (r *Registry) setStatusLocked(l *lease, status, overridden Status, lastDirty, now int64) Change {
+func (r *Registry) setStatusLocked(l *lease, status, overridden Status, lastDirty, version, now int64) Change {
 	c := *l.inst
 	c.Status = status
 	c.OverriddenStatus = overridden
+	c.StatusVersion = max(c.StatusVersion, version)
 	if lastDirty > c.LastDirtyTimestamp {
 		c.LastDirtyTimestamp = lastDirty
 	}

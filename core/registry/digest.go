@@ -134,16 +134,21 @@ func ContentHash(inst *Instance) uint64 {
 
 // Version is what anti-entropy orders the copies of one instance by, when two nodes hold different
 // ones: the larger lastDirtyTimestamp wins (Eureka's rule); for equal timestamps, which only
-// server-side writes produce (status override, override removal, metadata update), a copy with a
-// status override wins over one without, and then the larger content hash wins.
+// server-side writes produce (status override, override removal, metadata update), the later status
+// change wins (StatusVersion), then a copy with a status override wins over one without, and then
+// the larger content hash wins.
 //
-// Any total order makes nodes converge, since each only ever moves an instance up the order. This
-// one needs no clock and no coordination, and fails safe: when an OUT_OF_SERVICE and the removal of
-// an override were both lost, the instance stays out of service until an operator acts again,
-// rather than taking traffic it was taken out of. Between two overrides, or two metadata versions,
-// the hash decides: arbitrary, but the same on every node.
+// Any total order makes nodes converge, since each only ever moves an instance up the order. The
+// status version makes the last acknowledged status change win, as far as the nodes' clocks agree
+// (each node keeps an instance's versions increasing, so a change made after a node saw another is
+// always later). Between copies with equal versions (two metadata versions, or changes an Eureka
+// server replicated without a version) the order needs no clock and fails safe: the override wins,
+// so an instance stays out of service rather than taking traffic it was taken out of; then the
+// hash decides: arbitrary, but the same on every node.
 type Version struct {
 	LastDirtyTimestamp int64
+	// StatusVersion is the copy's Instance.StatusVersion.
+	StatusVersion int64
 	// Override is set when the copy carries a status override (overriddenStatus not UNKNOWN).
 	Override bool
 	// Hash is the copy's ContentHash.
@@ -152,8 +157,8 @@ type Version struct {
 
 // VersionOf returns the version of a copy.
 func VersionOf(inst *Instance) Version {
-	return Version{LastDirtyTimestamp: inst.LastDirtyTimestamp, Override: hasOverride(inst.OverriddenStatus),
-		Hash: ContentHash(inst)}
+	return Version{LastDirtyTimestamp: inst.LastDirtyTimestamp, StatusVersion: inst.StatusVersion,
+		Override: hasOverride(inst.OverriddenStatus), Hash: ContentHash(inst)}
 }
 
 func hasOverride(s Status) bool { return s != "" && s != StatusUnknown }
@@ -163,6 +168,8 @@ func (v Version) Newer(o Version) bool {
 	switch {
 	case v.LastDirtyTimestamp != o.LastDirtyTimestamp:
 		return v.LastDirtyTimestamp > o.LastDirtyTimestamp
+	case v.StatusVersion != o.StatusVersion:
+		return v.StatusVersion > o.StatusVersion
 	case v.Override != o.Override:
 		return v.Override
 	}
@@ -171,8 +178,8 @@ func (v Version) Newer(o Version) bool {
 
 // version is the lease's current Version. r.mu must be held.
 func (l *lease) version() Version {
-	return Version{LastDirtyTimestamp: l.inst.LastDirtyTimestamp, Override: hasOverride(l.inst.OverriddenStatus),
-		Hash: l.hash}
+	return Version{LastDirtyTimestamp: l.inst.LastDirtyTimestamp, StatusVersion: l.inst.StatusVersion,
+		Override: hasOverride(l.inst.OverriddenStatus), Hash: l.hash}
 }
 
 // digestAdd and digestRemove keep the digest in step; r.mu must be held exclusively.
@@ -229,7 +236,8 @@ func (r *Registry) AppDigest(app string) []InstanceDigest {
 	var out []InstanceDigest
 	for id, l := range r.apps[app] {
 		out = append(out, InstanceDigest{App: app, ID: id, LastDirtyTimestamp: l.inst.LastDirtyTimestamp,
-			Status: l.inst.Status, OverriddenStatus: l.inst.OverriddenStatus, Hash: l.hash})
+			Status: l.inst.Status, OverriddenStatus: l.inst.OverriddenStatus, Hash: l.hash,
+			StatusVersion: l.inst.StatusVersion})
 	}
 	for id, t := range r.tombs[app] {
 		if _, live := r.apps[app][id]; live {

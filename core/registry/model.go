@@ -90,6 +90,10 @@ type Instance struct {
 	LastDirtyTimestamp            int64
 	ActionType                    ActionType
 	ASGName                       string
+	// StatusVersion orders the status changes (override, override removal) of this instance across
+	// nodes; herald's own, not Eureka's: it is not part of the content hash, is sent only to herald
+	// peers, and is 0 until the instance's status is first changed through the status endpoints.
+	StatusVersion int64
 }
 
 // ID returns the instance's effective id: InstanceID, else the Amazon `instance-id` metadata, else

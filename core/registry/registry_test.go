@@ -94,7 +94,7 @@ func TestHashCodeOverAllStatuses(t *testing.T) {
 		mustRegister(t, r, inst("A", fmt.Sprint(i), s, 1), FromClient)
 	}
 	mustRegister(t, r, inst("B", "oos", StatusUp, 1), FromClient)
-	r.UpdateStatus(ctx, "B", "oos", StatusOutOfService, 0, FromClient)
+	r.UpdateStatus(ctx, "B", "oos", StatusOutOfService, 0, 0, FromClient)
 	if got := r.Applications().AppsHashCode; got != "DOWN_1_OUT_OF_SERVICE_1_STARTING_1_UP_2_" {
 		t.Fatalf("hash %q", got)
 	}
@@ -132,17 +132,17 @@ func TestStatusRules(t *testing.T) {
 	}{
 		{"override beats client re-register UP with newer ts", func(r *Registry) {
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 			mustRegister(t, r, inst("A", "1", StatusUp, 3000), FromClient)
 		}, StatusOutOfService, StatusOutOfService},
 		{"client DOWN beats override", func(r *Registry) {
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 			mustRegister(t, r, inst("A", "1", StatusDown, 4000), FromClient)
 		}, StatusDown, StatusOutOfService},
 		{"STARTING beats override", func(r *Registry) {
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 			mustRegister(t, r, inst("A", "1", StatusStarting, 4000), FromClient)
 		}, StatusStarting, StatusOutOfService},
 		{"lease exists keeps UP against client OUT_OF_SERVICE", func(r *Registry) {
@@ -159,13 +159,13 @@ func TestStatusRules(t *testing.T) {
 		}, StatusOutOfService, StatusUnknown},
 		{"delete override with value", func(r *Registry) {
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
-			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
+			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, 0, FromClient)
 		}, StatusDown, StatusUnknown},
 		{"delete override then re-register UP", func(r *Registry) {
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
-			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, FromClient)
+			r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
+			r.DeleteStatusOverride(ctx, "A", "1", StatusDown, 0, 0, FromClient)
 			mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
 		}, StatusUp, StatusUnknown},
 		{"override carried by a registration is installed", func(r *Registry) {
@@ -189,11 +189,11 @@ func TestStatusRules(t *testing.T) {
 func TestDeleteOverrideWithoutValueForcesReRegistration(t *testing.T) {
 	r, _ := newReg(t, nil)
 	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
-	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 	if r.Overrides()["1"] != StatusOutOfService {
 		t.Fatal("override map")
 	}
-	if !r.DeleteStatusOverride(ctx, "A", "1", "", 0, FromClient) {
+	if !r.DeleteStatusOverride(ctx, "A", "1", "", 0, 0, FromClient) {
 		t.Fatal("delete override")
 	}
 	if i := get(t, r, "A", "1"); i.Status != StatusUnknown || i.OverriddenStatus != StatusUnknown {
@@ -213,20 +213,20 @@ func TestDeleteOverrideWithoutValueForcesReRegistration(t *testing.T) {
 
 func TestStatusUpdateEdgeCases(t *testing.T) {
 	r, _ := newReg(t, nil)
-	if r.UpdateStatus(ctx, "A", "zz", StatusUp, 0, FromClient) || r.DeleteStatusOverride(ctx, "A", "zz", "", 0, FromClient) {
+	if r.UpdateStatus(ctx, "A", "zz", StatusUp, 0, 0, FromClient) || r.DeleteStatusOverride(ctx, "A", "zz", "", 0, 0, FromClient) {
 		t.Fatal("status ops on unknown instance must fail")
 	}
 	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
 	// Same status: nothing recorded, no override entry.
-	r.UpdateStatus(ctx, "A", "1", StatusUp, 0, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusUp, 0, 0, FromClient)
 	if _, ok := r.Overrides()["1"]; ok {
 		t.Fatal("same-status update must not create an override")
 	}
-	r.UpdateStatus(ctx, "A", "1", StatusDown, 5000, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusDown, 5000, 0, FromClient)
 	if i := get(t, r, "A", "1"); i.LastDirtyTimestamp != 5000 || i.ActionType != ActionModified {
 		t.Fatalf("dirty ts adoption: %+v", i)
 	}
-	r.UpdateStatus(ctx, "A", "1", StatusUp, 10, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusUp, 10, 0, FromClient)
 	if get(t, r, "A", "1").LastDirtyTimestamp != 5000 {
 		t.Fatal("an older dirty ts must not be adopted")
 	}
@@ -448,7 +448,7 @@ func TestDeltaAndRetention(t *testing.T) {
 		t.Fatalf("delta %+v", d)
 	}
 	v1 := d.VersionsDelta
-	r.UpdateStatus(ctx, "A", "d1", StatusDown, 0, FromClient)
+	r.UpdateStatus(ctx, "A", "d1", StatusDown, 0, 0, FromClient)
 	r.Cancel(ctx, "A", "d1", FromClient)
 	d = r.Delta()
 	if len(d.Applications[0].Instances) != 1 {
@@ -506,7 +506,7 @@ func TestCancelAndOverrideRemoval(t *testing.T) {
 		t.Fatal("cancel of unknown must be false")
 	}
 	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
-	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 	if !r.Cancel(ctx, "A", "1", FromClient) || r.Cancel(ctx, "A", "1", FromClient) {
 		t.Fatal("cancel")
 	}
@@ -518,7 +518,7 @@ func TestCancelAndOverrideRemoval(t *testing.T) {
 func TestOverrideExpiry(t *testing.T) {
 	r, c := newReg(t, nil)
 	mustRegister(t, r, inst("A", "1", StatusUp, 1), FromClient)
-	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
 	c.Advance(59 * time.Minute)
 	r.Heartbeat(ctx, "A", "1", HeartbeatRequest{}) // an access
 	c.Advance(59 * time.Minute)
@@ -542,8 +542,8 @@ func TestWritesToListeners(t *testing.T) {
 	mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromClient)
 	r.Heartbeat(ctx, "A", "1", HeartbeatRequest{})
 	r.Heartbeat(ctx, "A", "nope", HeartbeatRequest{})
-	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 2000, FromClient)
-	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, FromPeer)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 2000, 0, FromClient)
+	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromPeer)
 	r.UpdateMetadata(ctx, "A", "1", map[string]string{"k": "v"}, FromClient)
 	r.Cancel(ctx, "A", "1", FromClient)
 	r.Cancel(ctx, "A", "1", FromClient)
@@ -612,9 +612,9 @@ func TestDigestIncremental(t *testing.T) {
 		case 2:
 			r.Cancel(ctx, app, id, FromClient)
 		case 3:
-			r.UpdateStatus(ctx, app, id, StatusOutOfService, int64(rnd.IntN(100)), FromClient)
+			r.UpdateStatus(ctx, app, id, StatusOutOfService, int64(rnd.IntN(100)), 0, FromClient)
 		case 4:
-			r.DeleteStatusOverride(ctx, app, id, StatusUp, 0, FromClient)
+			r.DeleteStatusOverride(ctx, app, id, StatusUp, 0, 0, FromClient)
 		case 5:
 			r.Heartbeat(ctx, app, id, HeartbeatRequest{LastDirtyTimestamp: int64(rnd.IntN(100)), HasLastDirty: true, OverriddenStatus: StatusOutOfService, Origin: FromPeer})
 		case 6:
@@ -696,7 +696,7 @@ func TestConcurrentUse(t *testing.T) {
 				case 1:
 					r.Heartbeat(ctx, "A", id, HeartbeatRequest{LastDirtyTimestamp: int64(i), HasLastDirty: true})
 				case 2:
-					r.UpdateStatus(ctx, "A", id, StatusOutOfService, 0, FromClient)
+					r.UpdateStatus(ctx, "A", id, StatusOutOfService, 0, 0, FromClient)
 				case 3:
 					r.Applications()
 					r.Delta()
@@ -820,3 +820,121 @@ func TestPeerRegisterDoesNotRaiseACancelledInstance(t *testing.T) {
 		t.Fatal("a client's registration after a cancel was not applied")
 	}
 }
+
+// replay applies a client's status write to another registry as the replication receiver does.
+func replay(r *Registry, w Write) bool {
+	if w.Action == ActionDeleteStatusOverride {
+		return r.DeleteStatusOverride(ctx, w.App, w.ID, w.Status, w.LastDirtyTimestamp, w.StatusVersion, FromPeer)
+	}
+	return r.UpdateStatus(ctx, w.App, w.ID, w.Status, w.LastDirtyTimestamp, w.StatusVersion, FromPeer)
+}
+
+// TestStatusChangesOrderedAcrossNodes is the race the fault-schedule checker found: a client sets
+// OUT_OF_SERVICE at node A, then (after A's answer) removes the override at node B, which has not
+// heard of the override yet. Both writes carry the same lastDirtyTimestamp. Whatever order the
+// replicated writes arrive in, every node must end with the override removed.
+func TestStatusChangesOrderedAcrossNodes(t *testing.T) {
+	a, clock := newReg(t, nil)
+	b := New(DefaultConfig(), WithClock(clock))
+	c := New(DefaultConfig(), WithClock(clock))
+	clock.Set(1_000_000)
+	var writes []Write
+	for i, r := range []*Registry{a, b, c} {
+		o := FromPeer
+		if i == 0 {
+			o = FromClient
+		}
+		mustRegister(t, r, inst("A", "1", StatusUp, 1000), o)
+		if i < 2 {
+			r.Subscribe(func(_ context.Context, w Write) {
+				if w.Origin == FromClient && w.Action != ActionRegister {
+					writes = append(writes, w)
+				}
+			})
+		}
+	}
+	if !a.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient) {
+		t.Fatal("override refused")
+	}
+	clock.Advance(time.Millisecond)
+	if !b.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient) {
+		t.Fatal("removal refused")
+	}
+	if len(writes) != 2 || writes[0].StatusVersion == 0 || writes[1].StatusVersion <= writes[0].StatusVersion {
+		t.Fatalf("writes %+v: want two, versioned in order", writes)
+	}
+	override, removal := writes[0], writes[1]
+	// C hears the removal first (from B), then the override (from A, whose link was slow); B hears
+	// the override late; A hears the removal.
+	for _, step := range []struct {
+		r *Registry
+		w Write
+	}{{c, removal}, {c, override}, {b, override}, {a, removal}} {
+		if !replay(step.r, step.w) {
+			t.Fatalf("%s refused", step.w.Action)
+		}
+	}
+	for name, r := range map[string]*Registry{"A": a, "B": b, "C": c} {
+		got := get(t, r, "A", "1")
+		if got.Status != StatusUp || got.OverriddenStatus != StatusUnknown {
+			t.Errorf("node %s: %s/%s, want UP without an override (the removal came last)", name, got.Status, got.OverriddenStatus)
+		}
+		if got.StatusVersion != removal.StatusVersion {
+			t.Errorf("node %s: status version %d, want the removal's %d", name, got.StatusVersion, removal.StatusVersion)
+		}
+		if _, ok := r.Overrides()["1"]; ok {
+			t.Errorf("node %s: the override map still holds the override", name)
+		}
+	}
+	if ra, rb, rc := rootOf(a), rootOf(b), rootOf(c); ra != rb || rb != rc {
+		t.Errorf("digests differ: %x %x %x", ra, rb, rc)
+	}
+}
+
+// TestStatusVersionFollowsPeers checks the hybrid clock: a node whose clock is behind, having
+// applied a peer's status change, versions its own next change above it, so it is not taken for
+// the older one.
+func TestStatusVersionFollowsPeers(t *testing.T) {
+	fast, fastClock := newReg(t, nil)
+	slow, slowClock := newReg(t, nil)
+	fastClock.Set(2_000_000)
+	slowClock.Set(1_000_000) // 1000 s behind
+	for _, r := range []*Registry{fast, slow} {
+		mustRegister(t, r, inst("A", "1", StatusUp, 1000), FromPeer)
+	}
+	var last Write
+	for _, r := range []*Registry{fast, slow} {
+		r.Subscribe(func(_ context.Context, w Write) { last = w })
+	}
+	fast.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
+	override := last
+	if !replay(slow, override) {
+		t.Fatal("replicated override refused")
+	}
+	slow.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient)
+	removal := last
+	if removal.StatusVersion <= override.StatusVersion {
+		t.Fatalf("removal versioned %d, not after the override it follows (%d)", removal.StatusVersion, override.StatusVersion)
+	}
+	replay(fast, removal)
+	if got := get(t, fast, "A", "1"); got.OverriddenStatus != StatusUnknown {
+		t.Errorf("the fast node kept the override: %s", got.OverriddenStatus)
+	}
+	// A replayed (duplicate or late) override is older than the removal: ignored, yet answered as
+	// applied, so the sender does not retry it.
+	if !replay(fast, override) {
+		t.Error("a stale replicated change must be acknowledged")
+	}
+	if got := get(t, fast, "A", "1"); got.OverriddenStatus != StatusUnknown {
+		t.Errorf("a stale override was applied: %s", got.OverriddenStatus)
+	}
+	// A client's document never sets the version: only anti-entropy's Adopt takes a peer's.
+	doc := inst("A", "1", StatusUp, 1000)
+	doc.StatusVersion = 1 << 60
+	mustRegister(t, fast, doc, FromClient)
+	if got := get(t, fast, "A", "1"); got.StatusVersion != removal.StatusVersion {
+		t.Errorf("a registration set the status version to %d, want %d kept", got.StatusVersion, removal.StatusVersion)
+	}
+}
+
+func rootOf(r *Registry) uint64 { root, _ := r.Digest(); return root }

@@ -34,6 +34,8 @@ type Task struct {
 	LastDirty        int64
 	Status           registry.Status
 	OverriddenStatus registry.Status
+	// StatusVersion orders a status update or override removal (registry.Instance.StatusVersion).
+	StatusVersion int64
 	// Accepted and Expires are epoch milliseconds.
 	Accepted int64
 	Expires  int64
@@ -84,6 +86,7 @@ func NewTask(w registry.Write, span trace.SpanContext, nowMs int64, maxTime time
 		LastDirty:        w.LastDirtyTimestamp,
 		Status:           w.Status,
 		OverriddenStatus: w.OverriddenStatus,
+		StatusVersion:    w.StatusVersion,
 		Accepted:         nowMs,
 		Span:             span,
 		born:             time.Now(),
@@ -108,6 +111,7 @@ func NewItemTask(it sdk.Item, span trace.SpanContext, nowMs int64, maxTime time.
 		LastDirty:        it.LastDirtyTimestamp,
 		Status:           registry.Status(it.Status),
 		OverriddenStatus: registry.Status(it.OverriddenStatus),
+		StatusVersion:    it.StatusVersion,
 		Payload:          it.Payload,
 		Accepted:         nowMs,
 		Expires:          nowMs + maxTime.Milliseconds(),
@@ -175,6 +179,9 @@ func itemSize(it *sdk.Item) int64 {
 	if it.TraceParent != "" {
 		n += int64(len(`,"traceparent":""`) + len(it.TraceParent))
 	}
+	if it.StatusVersion != 0 {
+		n += int64(len(`,"statusVersion":`)) + 20
+	}
 	if len(it.Payload) > 0 {
 		n += int64(len(`,"payload":""`)) + int64(base64.StdEncoding.EncodedLen(len(it.Payload)))
 	}
@@ -216,6 +223,7 @@ func (t *Task) item(encode func(*registry.Instance) []byte) sdk.Item {
 		it.LastDirtyTimestamp, it.Status, it.OverriddenStatus = 0, "", ""
 	case registry.ActionStatusUpdate, registry.ActionDeleteStatusOverride:
 		it.OverriddenStatus = ""
+		it.StatusVersion = t.StatusVersion
 	}
 	if it.OverriddenStatus == string(registry.StatusUnknown) {
 		it.OverriddenStatus = ""

@@ -55,6 +55,7 @@ type (
 		Instance           []byte `json:"instance,omitempty"` // opaque bytes (base64 on the wire)
 		Payload            []byte `json:"payload,omitempty"`
 		TraceParent        string `json:"traceparent,omitempty"`
+		StatusVersion      int64  `json:"statusVersion,omitempty"`
 	}
 	response struct {
 		Results []wireResult `json:"results,omitempty"`
@@ -345,7 +346,8 @@ func toWire(items []sdk.Item) []wireItem {
 	out := make([]wireItem, len(items))
 	for i, it := range items {
 		out[i] = wireItem{Action: string(it.Action), App: it.App, ID: it.ID, LastDirtyTimestamp: it.LastDirtyTimestamp,
-			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload, TraceParent: it.TraceParent}
+			Status: it.Status, OverriddenStatus: it.OverriddenStatus, Instance: it.Instance, Payload: it.Payload, TraceParent: it.TraceParent,
+			StatusVersion: it.StatusVersion}
 	}
 	return out
 }
@@ -354,7 +356,8 @@ func fromWire(items []wireItem) []sdk.Item {
 	out := make([]sdk.Item, len(items))
 	for i, w := range items {
 		out[i] = sdk.Item{Action: sdk.Action(w.Action), App: w.App, ID: w.ID, LastDirtyTimestamp: w.LastDirtyTimestamp,
-			Status: w.Status, OverriddenStatus: w.OverriddenStatus, Instance: w.Instance, Payload: w.Payload, TraceParent: w.TraceParent}
+			Status: w.Status, OverriddenStatus: w.OverriddenStatus, Instance: w.Instance, Payload: w.Payload, TraceParent: w.TraceParent,
+			StatusVersion: w.StatusVersion}
 	}
 	return out
 }

@@ -2,8 +2,9 @@
 // POST {base}/peerreplication/batch (a ReplicationList) and its answer (a ReplicationListResponse).
 // Transports that peer with Eureka servers, and herald's batch endpoint, use it.
 //
-// Two herald extensions ride along and are ignored by Eureka: "traceparent" (the W3C trace
-// context of the item's task) and "payload" (base64 data of a custom action).
+// Three herald extensions ride along and are ignored by Eureka: "traceparent" (the W3C trace
+// context of the item's task), "payload" (base64 data of a custom action) and "statusVersion" (the
+// order of a status change, sdk.Item.StatusVersion).
 package eurekawire
 
 import (
@@ -59,6 +60,10 @@ func AppendReplicationList(dst []byte, items []sdk.Item) []byte {
 			dst = append(dst, `,"traceparent":`...)
 			dst = appendJSONString(dst, it.TraceParent)
 		}
+		if it.StatusVersion != 0 {
+			dst = append(dst, `,"statusVersion":`...)
+			dst = strconv.AppendInt(dst, it.StatusVersion, 10)
+		}
 		if len(it.Payload) > 0 {
 			dst = append(dst, `,"payload":"`...)
 			dst = base64.StdEncoding.AppendEncode(dst, it.Payload)
@@ -100,6 +105,7 @@ type wireItem struct {
 	Action             string          `json:"action"`
 	TraceParent        string          `json:"traceparent"`
 	Payload            []byte          `json:"payload"`
+	StatusVersion      flexInt         `json:"statusVersion"`
 }
 
 // The field names of the batch documents, matched exactly as Jackson does: encoding/json alone
@@ -133,6 +139,7 @@ func DecodeReplicationList(data []byte) ([]sdk.Item, error) {
 			OverriddenStatus:   wi.OverriddenStatus,
 			TraceParent:        wi.TraceParent,
 			Payload:            wi.Payload,
+			StatusVersion:      int64(wi.StatusVersion),
 		}
 		if raw := bytes.TrimSpace(wi.InstanceInfo); len(raw) > 0 && string(raw) != "null" {
 			it.Instance = append([]byte(nil), raw...)

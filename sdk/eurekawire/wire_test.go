@@ -35,14 +35,17 @@ func TestEncodeFieldOrderAndExtensions(t *testing.T) {
 	got := string(AppendReplicationList(nil, []sdk.Item{
 		{Action: sdk.ActionRegister, App: "DEMO", ID: "a", LastDirtyTimestamp: 5, Status: "UP", Instance: []byte(`{"app":"DEMO"}`)},
 		{Action: "Audit", App: "DEMO", ID: "b", Payload: []byte{1, 2}, TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "c", LastDirtyTimestamp: 7, Status: "UP", StatusVersion: 1700000000123},
 	}))
 	want := `{"replicationList":[{"appName":"DEMO","id":"a","lastDirtyTimestamp":5,"status":"UP","instanceInfo":{"app":"DEMO"},"action":"Register"},` +
-		`{"appName":"DEMO","id":"b","action":"Audit","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","payload":"AQI="}]}`
+		`{"appName":"DEMO","id":"b","action":"Audit","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","payload":"AQI="},` +
+		`{"appName":"DEMO","id":"c","lastDirtyTimestamp":7,"status":"UP","action":"DeleteStatusOverride","statusVersion":1700000000123}]}`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	back, err := DecodeReplicationList([]byte(got))
-	if err != nil || len(back) != 2 || string(back[1].Payload) != "\x01\x02" || back[1].TraceParent == "" {
+	if err != nil || len(back) != 3 || string(back[1].Payload) != "\x01\x02" || back[1].TraceParent == "" ||
+		back[2].StatusVersion != 1700000000123 {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
 }

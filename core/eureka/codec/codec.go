@@ -26,4 +26,7 @@ var ErrParse = errors.New("cannot parse request body")
 type Options struct {
 	// Compact selects the reduced encoding of X-Eureka-Accept: compact.
 	Compact bool
+	// Peer adds herald's own fields for herald peers (JSON only): "statusVersion", the order of the
+	// instance's status changes (registry.Instance.StatusVersion). Eureka's clients never see it.
+	Peer bool
 }

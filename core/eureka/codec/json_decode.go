@@ -174,6 +174,10 @@ type jsonInstance struct {
 	LastDirty            flexInt    `json:"lastDirtyTimestamp"`
 	ActionType           string     `json:"actionType"`
 	ASGName              string     `json:"asgName"`
+	// StatusVersion is herald's (Options.Peer); only anti-entropy's adoption of a peer's copy
+	// takes it. Kept raw: a client's document with a value that is not a number is not refused
+	// for a member Eureka does not know.
+	StatusVersion json.RawMessage `json:"statusVersion"`
 }
 
 // The field names of the documents as Jackson matches them: exactly. encoding/json would also take
@@ -274,6 +278,9 @@ func (j *jsonInstance) model() (*registry.Instance, error) {
 		ActionType:                    registry.ActionType(strings.ToUpper(j.ActionType)),
 		ASGName:                       j.ASGName,
 		IsCoordinatingDiscoveryServer: j.IsCoordinating.v,
+	}
+	if len(j.StatusVersion) > 0 {
+		i.StatusVersion, _ = strconv.ParseInt(string(j.StatusVersion), 10, 64)
 	}
 	ov := j.OverriddenStatus
 	if ov == "" {

@@ -167,6 +167,10 @@ func appendInstanceJSON(dst []byte, i *registry.Instance, o Options) []byte {
 	}
 	str("actionType", string(i.ActionType))
 	str("asgName", i.ASGName)
+	if o.Peer && i.StatusVersion != 0 {
+		key("statusVersion")
+		dst = strconv.AppendInt(dst, i.StatusVersion, 10)
+	}
 	return append(dst, '}')
 }
 

@@ -228,7 +228,7 @@ func (r *Receiver) statusUpdate(ctx context.Context, it *sdk.Item) (sdk.ItemResu
 	if !ok {
 		return sdk.ItemResult{}, fmt.Errorf("status update %s/%s: invalid status %q", it.App, it.ID, it.Status)
 	}
-	return code(r.reg.UpdateStatus(ctx, it.App, it.ID, s, it.LastDirtyTimestamp, registry.FromPeer)), nil
+	return code(r.reg.UpdateStatus(ctx, it.App, it.ID, s, it.LastDirtyTimestamp, it.StatusVersion, registry.FromPeer)), nil
 }
 
 // deleteOverride removes an override and sets the status to the item's status (UNKNOWN when
@@ -248,5 +248,5 @@ func (r *Receiver) deleteOverride(ctx context.Context, it *sdk.Item) (sdk.ItemRe
 			return sdk.ItemResult{}, fmt.Errorf("delete status override %s/%s: invalid status %q", it.App, it.ID, it.Status)
 		}
 	}
-	return code(r.reg.DeleteStatusOverride(ctx, it.App, it.ID, s, it.LastDirtyTimestamp, registry.FromPeer)), nil
+	return code(r.reg.DeleteStatusOverride(ctx, it.App, it.ID, s, it.LastDirtyTimestamp, it.StatusVersion, registry.FromPeer)), nil
 }

@@ -68,6 +68,7 @@ func toFrame(b sdk.Batch) *wirepb.BatchFrame {
 		w.Action, w.App, w.Id = string(it.Action), it.App, it.ID
 		w.LastDirtyTimestamp, w.Status, w.OverriddenStatus = it.LastDirtyTimestamp, it.Status, it.OverriddenStatus
 		w.Instance, w.Payload, w.Traceparent = it.Instance, it.Payload, it.TraceParent
+		w.StatusVersion = it.StatusVersion
 		items[i] = w
 	}
 	return &wirepb.BatchFrame{BatchId: b.ID, Items: items}

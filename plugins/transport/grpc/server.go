@@ -103,7 +103,7 @@ func (s *server) receive(ctx context.Context, f *wirepb.BatchFrame) (r *wirepb.R
 	for i, w := range f.Items {
 		items[i] = sdk.Item{Action: sdk.Action(w.Action), App: w.App, ID: w.Id, LastDirtyTimestamp: w.LastDirtyTimestamp,
 			Status: w.Status, OverriddenStatus: w.OverriddenStatus, Instance: nonEmpty(w.Instance), Payload: nonEmpty(w.Payload),
-			TraceParent: w.Traceparent}
+			TraceParent: w.Traceparent, StatusVersion: w.StatusVersion}
 	}
 	// The batch span's context: the node's handling of the batch joins the batch's trace.
 	res, err := s.host.Receive(sdk.WithTraceParent(ctx, f.Traceparent), sdk.Batch{ID: f.BatchId, Items: items})

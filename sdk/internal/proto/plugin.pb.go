@@ -651,6 +651,7 @@ type Item struct {
 	Instance           []byte                 `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
 	Payload            []byte                 `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
 	TraceParent        string                 `protobuf:"bytes,9,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
+	StatusVersion      int64                  `protobuf:"varint,10,opt,name=status_version,json=statusVersion,proto3" json:"status_version,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -746,6 +747,13 @@ func (x *Item) GetTraceParent() string {
 		return x.TraceParent
 	}
 	return ""
+}
+
+func (x *Item) GetStatusVersion() int64 {
+	if x != nil {
+		return x.StatusVersion
+	}
+	return 0
 }
 
 type SendRequest struct {
@@ -1740,7 +1748,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04Peer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x90\x02\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xb7\x02\n" +
 	"\x04Item\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x0e\n" +
@@ -1750,7 +1758,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x11overridden_status\x18\x06 \x01(\tR\x10overriddenStatus\x12\x1a\n" +
 	"\binstance\x18\a \x01(\fR\binstance\x12\x18\n" +
 	"\apayload\x18\b \x01(\fR\apayload\x12!\n" +
-	"\ftrace_parent\x18\t \x01(\tR\vtraceParent\"\x82\x01\n" +
+	"\ftrace_parent\x18\t \x01(\tR\vtraceParent\x12%\n" +
+	"\x0estatus_version\x18\n" +
+	" \x01(\x03R\rstatusVersion\"\x82\x01\n" +
 	"\vSendRequest\x12*\n" +
 	"\x04peer\x18\x01 \x01(\v2\x16.herald.plugin.v1.PeerR\x04peer\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12,\n" +

@@ -39,7 +39,9 @@ type Item struct {
 	// payload is a custom action's data.
 	Payload []byte `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
 	// traceparent is the W3C trace context of the item's task on the sending node.
-	Traceparent   string `protobuf:"bytes,9,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,9,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// status_version orders a status change of the instance (sdk.Item.StatusVersion).
+	StatusVersion int64 `protobuf:"varint,10,opt,name=status_version,json=statusVersion,proto3" json:"status_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +137,13 @@ func (x *Item) GetTraceparent() string {
 		return x.Traceparent
 	}
 	return ""
+}
+
+func (x *Item) GetStatusVersion() int64 {
+	if x != nil {
+		return x.StatusVersion
+	}
+	return 0
 }
 
 // BatchFrame is one batch.
@@ -333,7 +342,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x18herald.transport.grpc.v1\"\x8f\x02\n" +
+	"wire.proto\x12\x18herald.transport.grpc.v1\"\xb6\x02\n" +
 	"\x04Item\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x0e\n" +
@@ -343,7 +352,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x11overridden_status\x18\x06 \x01(\tR\x10overriddenStatus\x12\x1a\n" +
 	"\binstance\x18\a \x01(\fR\binstance\x12\x18\n" +
 	"\apayload\x18\b \x01(\fR\apayload\x12 \n" +
-	"\vtraceparent\x18\t \x01(\tR\vtraceparent\"\x91\x01\n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\x12%\n" +
+	"\x0estatus_version\x18\n" +
+	" \x01(\x03R\rstatusVersion\"\x91\x01\n" +
 	"\n" +
 	"BatchFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
