@@ -356,6 +356,13 @@ telemetry {
     enabled = true
     path    = "/metrics"
   }
+  # Go's runtime profiles (CPU, heap, goroutines, block, mutex) at /debug/pprof/, for
+  # `go tool pprof http://HOST:PORT/debug/pprof/heap`. Off by default: profiles show the process's
+  # internals and a CPU profile costs while it runs. With client_auth they need the admin role;
+  # without it anyone who reaches the port can read them.
+  profiling {
+    enabled = false
+  }
 }
 
 # Where external plugin binaries are looked up by name (herald-KIND-NAME); "" = only commands with

@@ -31,22 +31,9 @@ var (
 	fcEnv      = flag.String("faultcheck.env", "", "extra environment for every node, comma-separated HERALD_KEY=value")
 )
 
-// knownIssue names what the default schedule still finds in herald. While it is not empty, the
-// default run (no -faultcheck.* flag given) is skipped, so that CI stays green, and any run with a
-// -faultcheck.* flag reports the failures. Empty it once they are fixed: CI then runs seed 1.
-const knownIssue = "herald can lose an acknowledged removal of a status override that raced the override " +
-	"(RELIABILITY.md, After the first fixes): both carry the same lastDirtyTimestamp and anti-entropy keeps " +
-	"the override (-faultcheck.seed=1 -faultcheck.duration=35s: 1 lost, 0 diverged)"
-
 func TestFaultSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process fault schedule; not in -short")
-	}
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || strings.HasPrefix(f.Name, "faultcheck.") })
-	if knownIssue != "" && !explicit {
-		t.Skipf("known issue: %s. Run it with any -faultcheck.* flag, e.g. "+
-			"go test ./cmd/herald -run TestFaultSchedule -v -faultcheck.seed=1", knownIssue)
 	}
 	faults, err := faultcheck.ParseFaults(*fcFaults)
 	if err != nil {

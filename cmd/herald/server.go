@@ -247,6 +247,7 @@ func nodeConfig(cfg *config.Config) node.Config {
 				Headers: tr.Headers, Insecure: tr.Insecure, SampleRatio: tr.SampleRatio, Sampling: tr.Sampling},
 		},
 		MetricsPath:  metricsPath,
+		Profiling:    cfg.Telemetry.Profiling.Enabled,
 		MaxClockSkew: cfg.Registry.MaxClockSkew,
 		Version:      buildVersion(),
 	}

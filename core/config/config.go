@@ -204,9 +204,15 @@ type PeerTuning struct {
 
 // TelemetryConfig is the `telemetry` block.
 type TelemetryConfig struct {
-	ServiceName string        `koanf:"service_name"`
-	Tracing     TracingConfig `koanf:"tracing"`
-	Metrics     MetricsConfig `koanf:"metrics"`
+	ServiceName string          `koanf:"service_name"`
+	Tracing     TracingConfig   `koanf:"tracing"`
+	Metrics     MetricsConfig   `koanf:"metrics"`
+	Profiling   ProfilingConfig `koanf:"profiling"`
+}
+
+// ProfilingConfig is `telemetry { profiling {} }`: Go's runtime profiles at /debug/pprof/.
+type ProfilingConfig struct {
+	Enabled bool `koanf:"enabled"`
 }
 
 // TracingConfig is `telemetry { tracing {} }`.

@@ -19,6 +19,8 @@ import (
 const (
 	LivePath  = "/health/live"
 	ReadyPath = "/health/ready"
+	// ProfilingPath is where Go's runtime profiles are served when Options.Profiling is set.
+	ProfilingPath = "/debug/pprof/"
 )
 
 // Check is one condition of readiness, as /health/ready reports it.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type Config struct {
 	Telemetry telemetry.Config
 	// MetricsPath is where Prometheus metrics are served ("" = off).
 	MetricsPath string
+	// Profiling serves Go's runtime profiles (net/http/pprof) at ProfilingPath. Under client_auth
+	// they need the admin role, like every path outside the Eureka API.
+	Profiling bool
 	// Trust is the node's TLS and peer authentication.
 	Trust Trust
 	// MaxClockSkew bounds how far in the future a client's or peer's lastDirtyTimestamp may be
@@ -274,6 +278,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	mux.Handle("/herald/", peerauth.RequirePeer(n.cluster.Handler()))
 	if cfg.MetricsPath != "" {
 		mux.Handle(cfg.MetricsPath, n.metricsHandler())
+	}
+	if cfg.Profiling {
+		mux.HandleFunc(ProfilingPath, pprof.Index)
+		mux.HandleFunc(ProfilingPath+"cmdline", pprof.Cmdline)
+		mux.HandleFunc(ProfilingPath+"profile", pprof.Profile)
+		mux.HandleFunc(ProfilingPath+"symbol", pprof.Symbol)
+		mux.HandleFunc(ProfilingPath+"trace", pprof.Trace)
 	}
 	health := n.healthHandler()
 	mux.Handle(LivePath, health)
