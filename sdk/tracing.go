@@ -170,7 +170,7 @@ func TraceTransport(t Transport) Transport { return tracedTransport{t} }
 type tracedTransport struct{ t Transport }
 
 func (tt tracedTransport) Send(ctx context.Context, peer Peer, b Batch) (rs []ItemResult, err error) {
-	ctx, span := StartSpan(ctx, "plugin.transport.Send", attribute.String("herald.peer", peer.Name),
+	ctx, span := StartSpan(ctx, "plugin.transport.Send", attribute.String("herald.peer.url", peer.Name),
 		attribute.String("herald.batch.id", b.ID), attribute.Int("herald.batch.size", len(b.Items)))
 	defer func() { endSpan(span, err) }()
 	return tt.t.Send(ctx, peer, b)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/heraldhq/herald/core/actions"
+	"github.com/heraldhq/herald/core/cluster"
 	"github.com/heraldhq/herald/core/config"
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/node"
@@ -197,6 +198,9 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 	}
 	host := &actions.Host{}
 	tracing := &telemetry.Late{}
+	// The peers' node names, learned from their answers: shown beside their URLs in spans, logs,
+	// metrics and the dashboard.
+	peerNames := cluster.NewPeerNames(logger.Named("peers"))
 	handlers, err := startHandlers(ctx, cfg, host, tracing, logger, &procs)
 	if err != nil {
 		stopAll()
@@ -224,6 +228,9 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 			if !run {
 				if kind == sdk.KindTransport {
 					t := builtinTransports[name](cfg)
+					if ht, ok := t.(*httptransport.Transport); ok {
+						ht.OnPeerName(peerNames.Learn)
+					}
 					if err := configureBuiltin(ctx, cfg, kind, name, t, host); err != nil {
 						stopAll()
 						return node.Deps{}, nil, err
@@ -255,7 +262,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 		metrics.Track(p)
 	}
 	deps := node.Deps{Logger: logger, OnStop: stopAll, ActionHandlers: handlers, Host: host, Tracing: tracing,
-		Collectors: []node.MetricsCollector{metrics}}
+		Collectors: []node.MetricsCollector{metrics}, PeerNames: peerNames}
 	deps.ReadyChecks = func() []node.Check { return pluginChecks(procs) }
 	deps.NewReplicator = func(reg *registry.Registry, tel *telemetry.Provider) (node.Replicator, error) {
 		r := replication.New(replication.Options{
@@ -313,7 +320,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 					logger.Warn("cannot adopt a peer's newer copy", "peer", p.Name, "error", err)
 				}
 			},
-			Observer: replication.NewTracingObserver(tel.Tracer("replication"), tel.Enabled()),
+			Observer: replication.NewTracingObserver(tel.Tracer("replication"), tel.Enabled(), peerNames.Name),
 			Logger:   logger.Named("replication"),
 		})
 		return r, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -17,6 +18,7 @@ type otlpSpan struct {
 	Service, Name           string
 	Instance, Node          string // service.instance.id, herald.node
 	TraceID, SpanID, Parent string
+	Attrs                   map[string]string // string attributes
 }
 
 // otlpReceiver is a minimal OTLP/HTTP trace receiver (protobuf, POST): what Jaeger
@@ -65,13 +67,13 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
-				node := ""
+				attrs := map[string]string{}
 				for _, kv := range s.Attributes {
-					if kv.Key == "herald.node" {
-						node = kv.GetValue().GetStringValue()
+					if v, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok {
+						attrs[kv.Key] = v.StringValue
 					}
 				}
-				r.spans = append(r.spans, otlpSpan{Service: service, Instance: instance, Node: node, Name: s.Name,
+				r.spans = append(r.spans, otlpSpan{Service: service, Instance: instance, Node: attrs["herald.node"], Name: s.Name, Attrs: attrs,
 					TraceID: hex.EncodeToString(s.TraceId), SpanID: hex.EncodeToString(s.SpanId), Parent: hex.EncodeToString(s.ParentSpanId)})
 			}
 		}

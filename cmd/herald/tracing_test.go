@@ -78,25 +78,53 @@ func spansOf(t *testing.T, n *node.Node, exp *tracetest.InMemoryExporter) []sdkt
 	return exp.GetSpans().Snapshots()
 }
 
+// pluginsOutOfProcess runs the http transport, and with handler also the eureka action handler,
+// as plugin processes that export their spans over OTLP/HTTP to endpoint, as they would to Jaeger;
+// the nodes keep theirs in memory. Anti-entropy runs often: an out-of-process transport does not
+// hand the peer's node name back to the node, which learns it from its own calls to the peer.
+func pluginsOutOfProcess(endpoint string, handler bool) []string {
+	sets := []string{"plugin.transport.http.command=" + heraldBin, "plugin.transport.http.args=plugin,serve,transport,http",
+		"telemetry.tracing.exporter=otlp-http", "telemetry.tracing.endpoint=" + endpoint,
+		"cluster.anti_entropy.interval=200ms"}
+	if handler {
+		sets = append(sets, "plugin.action_handler.eureka.command="+heraldBin,
+			"plugin.action_handler.eureka.args=plugin,serve,action_handler,eureka")
+	}
+	return sets
+}
+
 // A registration at A produces one trace: A's HTTP server span, under it A's task span for peer B
 // (enqueued, batched, acked), a batch span linked to that task span, and on B the apply span as a
-// child of A's task span.
+// child of A's task span. The spans about the peer name it by URL and by node name.
 func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
-	t.Run("transport in-process", func(t *testing.T) { traceFollowsRegistration(t) })
-	// In a plugin process; the nodes keep their spans in memory, the plugin processes export theirs
-	// over OTLP/HTTP to a receiver in this test, as they would to Jaeger.
+	t.Run("transport in-process", func(t *testing.T) {
+		// No exchange before the registration: A learns B's name from B's answer to the batch.
+		r := traceFollowsRegistration(t, false)
+		urlB := urlOf(portOf(r.b))
+		if attr(r.batch, "url.full") != urlB+"peerreplication/batch/" || attr(r.batch, "http.response.status_code") != "200" {
+			t.Errorf("the batch span of the in-process http transport is its HTTP client span: %v", r.batch.Attributes())
+		}
+		e2e.Eventually(t, 10*time.Second, func() error {
+			code, body, err := client.Do(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", portOf(r.a)), "", nil, nil)
+			if err != nil || code != 200 {
+				return fmt.Errorf("%d %v", code, err)
+			}
+			if want := fmt.Sprintf(`herald_replication_peer_info{peer=%q,peer_name="node-1"} 1`, urlB); !strings.Contains(string(body), want) {
+				return fmt.Errorf("no %s in /metrics", want)
+			}
+			return nil
+		})
+	})
 	t.Run("transport as a plugin process", func(t *testing.T) {
 		rcv := newOTLPReceiver(t)
-		a, expA, batch := traceFollowsRegistration(t, "plugin.transport.http.command="+heraldBin,
-			"plugin.transport.http.args=plugin,serve,transport,http",
-			"telemetry.tracing.exporter=otlp-http", "telemetry.tracing.endpoint="+rcv.URL)
+		r := traceFollowsRegistration(t, true, pluginsOutOfProcess(rcv.URL, false)...)
 		// In the batch's trace: A's client span of the gRPC call into the plugin, a child of the batch
 		// span; the plugin process's server span under it; and the SDK's span around Send under that.
-		trace := batch.SpanContext().TraceID().String()
+		trace := r.batch.SpanContext().TraceID().String()
 		e2e.Eventually(t, 10*time.Second, func() error {
 			var client sdktrace.ReadOnlySpan
-			for _, s := range spansOf(t, a, expA) {
-				if s.Name() == "herald.plugin.v1.Transport/Send" && s.Parent().SpanID() == batch.SpanContext().SpanID() {
+			for _, s := range spansOf(t, r.a, r.expA) {
+				if s.Name() == "herald.plugin.v1.Transport/Send" && s.Parent().SpanID() == r.batch.SpanContext().SpanID() {
 					client = s
 				}
 			}
@@ -126,14 +154,85 @@ func TestTraceFollowsARegistrationToThePeer(t *testing.T) {
 			if send.Instance != "node-0" || send.Node != "node-0" {
 				return fmt.Errorf("plugin span service.instance.id = %q, herald.node = %q, want the node's name", send.Instance, send.Node)
 			}
+			urlB := urlOf(portOf(r.b))
+			if send.Attrs["herald.peer.url"] != urlB || send.Attrs["herald.peer.name"] != "node-1" ||
+				send.Attrs["url.full"] != urlB+"peerreplication/batch/" {
+				return fmt.Errorf("the plugin's Send span must name the peer by URL and node name, and the URL it posted to: %v", send.Attrs)
+			}
+			return nil
+		})
+	})
+	// Both the transport and B's action handler in plugin processes: B's handling of the batch,
+	// including the handler process's spans, is in the batch trace under B's batch request span;
+	// the task trace is unchanged (checked by traceFollowsRegistration).
+	t.Run("transport and action handler as plugin processes", func(t *testing.T) {
+		rcv := newOTLPReceiver(t)
+		r := traceFollowsRegistration(t, true, pluginsOutOfProcess(rcv.URL, true)...)
+		trace := r.batch.SpanContext().TraceID().String()
+		received := r.received.SpanContext().SpanID().String()
+		e2e.Eventually(t, 10*time.Second, func() error {
+			// Parent of every span of the batch trace, from both nodes and every plugin process.
+			parent := map[string]string{}
+			for _, s := range append(spansOf(t, r.a, r.expA), spansOf(t, r.b, r.expB)...) {
+				if s.SpanContext().TraceID().String() == trace {
+					parent[s.SpanContext().SpanID().String()] = s.Parent().SpanID().String()
+				}
+			}
+			var handler []otlpSpan
+			for _, s := range rcv.Spans() {
+				if s.TraceID != trace {
+					continue
+				}
+				parent[s.SpanID] = s.Parent
+				if s.Instance == "node-1" && (s.Name == "herald.plugin.v1.ActionHandler/Receive" || s.Name == "plugin.action_handler.Receive") {
+					handler = append(handler, s)
+				}
+			}
+			names := map[string]bool{}
+			for _, s := range handler {
+				names[s.Name] = true
+				if s.Service != "herald-plugins" || s.Node != "node-1" {
+					return fmt.Errorf("handler span %s: service.name %q, herald.node %q", s.Name, s.Service, s.Node)
+				}
+				under := false
+				for id, i := s.SpanID, 0; id != "" && i < 32 && !under; id, i = parent[id], i+1 {
+					under = id == received
+				}
+				if !under {
+					return fmt.Errorf("handler span %s (parent %s) is not under B's batch request span %s", s.Name, s.Parent, received)
+				}
+			}
+			if !names["herald.plugin.v1.ActionHandler/Receive"] || !names["plugin.action_handler.Receive"] {
+				return fmt.Errorf("B's handler process spans in the batch trace: %v (%d spans received)", names, len(rcv.Spans()))
+			}
 			return nil
 		})
 	})
 }
 
-func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracetest.InMemoryExporter, sdktrace.ReadOnlySpan) {
+// registrationTrace is what one registration at A (node-0) left in the spans of A and B (node-1).
+type registrationTrace struct {
+	a, b       *node.Node
+	expA, expB *tracetest.InMemoryExporter
+	// task is A's task span for B, batch A's batch span that carried it, apply B's apply span,
+	// received B's server span of the batch request.
+	task, batch, apply, received sdktrace.ReadOnlySpan
+}
+
+// traceFollowsRegistration registers one instance at A and checks the task trace and the batch
+// trace's link to B. learnFirst waits until A knew B's node name before registering.
+func traceFollowsRegistration(t *testing.T, learnFirst bool, sets ...string) registrationTrace {
 	nodes, exps := tracedPair(t, sets...)
 	a, b := nodes[0], nodes[1]
+	urlB := urlOf(portOf(b))
+	if learnFirst {
+		e2e.Eventually(t, 20*time.Second, func() error {
+			if n := a.PeerNames().Name(urlB); n != "node-1" {
+				return fmt.Errorf("A knows B as %q", n)
+			}
+			return nil
+		})
+	}
 	register(t, &e2e.Node{Name: "a", Port: portOf(a)}, "TRACED", "t1", 1000, nil)
 	e2e.Eventually(t, 10*time.Second, func() error {
 		if _, ok := b.Registry().Instance("TRACED", "t1"); !ok {
@@ -174,9 +273,18 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 	if attr(task, "herald.node") != "node-0" || attr(apply, "herald.node") != "node-1" {
 		t.Errorf("spans must name their node: task on %q, apply on %q", attr(task, "herald.node"), attr(apply, "herald.node"))
 	}
-	if attr(task, "herald.peer") == "" || attr(task, "herald.action") != "Register" || attr(task, "herald.app") != "TRACED" ||
-		attr(task, "herald.task.id") != "register#TRACED/t1" {
+	if attr(task, "herald.action") != "Register" || attr(task, "herald.app") != "TRACED" || attr(task, "herald.task.id") != "register#TRACED/t1" {
 		t.Errorf("task span attributes: %v", task.Attributes())
+	}
+	// The peer by URL (its identity) and by the node name it gave.
+	for _, s := range []sdktrace.ReadOnlySpan{task, batch} {
+		if attr(s, "herald.peer.url") != urlB || attr(s, "herald.peer.name") != "node-1" {
+			t.Errorf("%s span must name the peer %s (node-1): herald.peer.url %q, herald.peer.name %q", s.Name(), urlB,
+				attr(s, "herald.peer.url"), attr(s, "herald.peer.name"))
+		}
+	}
+	if attr(batch, "server.address") != "127.0.0.1" || attr(batch, "server.port") != strconv.Itoa(portOf(b)) {
+		t.Errorf("the batch span must carry server.address and server.port: %v", batch.Attributes())
 	}
 	linked := false
 	for _, l := range batch.Links() {
@@ -190,17 +298,23 @@ func traceFollowsRegistration(t *testing.T, sets ...string) (*node.Node, *tracet
 			apply.SpanContext().TraceID(), apply.Parent().SpanID(), task.SpanContext().TraceID(), task.SpanContext().SpanID())
 	}
 	// The batch POST carries the batch span's context: on B its server span is in the batch's
-	// trace (the batch span's child in-process; under the plugin's Send span out of process).
+	// trace (the batch span's child in-process; under the plugin's Send span out of process), and
+	// names the sender.
+	var received sdktrace.ReadOnlySpan
 	e2e.Eventually(t, 10*time.Second, func() error {
 		for _, s := range spansOf(t, b, exps[1]) {
 			if strings.Contains(s.Name(), "peerreplication/batch") && s.SpanContext().TraceID() == batch.SpanContext().TraceID() &&
 				s.Parent().IsValid() {
+				received = s
 				return nil
 			}
 		}
 		return fmt.Errorf("B has no batch request span under A's batch span")
 	})
-	return a, exps[0], batch
+	if attr(received, "herald.peer.name") != "node-0" {
+		t.Errorf("B's batch request span must name the sending node: herald.peer.name %q", attr(received, "herald.peer.name"))
+	}
+	return registrationTrace{a: a, b: b, expA: exps[0], expB: exps[1], task: task, batch: batch, apply: apply, received: received}
 }
 
 // A heartbeat superseded by a newer one for the same instance ends its task span with the

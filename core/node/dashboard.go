@@ -58,7 +58,7 @@ func (n *Node) dashboardHealth() []eureka.HealthCheck {
 func (n *Node) probeClient() *http.Client {
 	t := cluster.DefaultTransport()
 	t.IdleConnTimeout = 2 * peerProbeInterval
-	return n.cfg.Trust.PeerClient(t)
+	return n.peerClient(t)
 }
 
 // fillPeerStatus adds a peer's replication figures and what its last probe found to ps.

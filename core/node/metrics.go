@@ -25,7 +25,7 @@ func (n *Node) metricsHandler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&registryCollector{n: n})
 	if n.repl != nil {
-		reg.MustRegister(&replicationCollector{stats: n.repl.Stats})
+		reg.MustRegister(&replicationCollector{stats: n.repl.Stats, peerName: n.names.Name})
 	}
 	for _, c := range n.deps.Collectors {
 		reg.MustRegister(c)
@@ -129,15 +129,21 @@ var (
 	descBatchSize = prometheus.NewDesc("herald_replication_batch_size", "Tasks per batch sent.", []string{"peer"}, nil)
 	descLatency   = prometheus.NewDesc("herald_replication_send_seconds", "Batch send latency.", []string{"peer"}, nil)
 	descPropag    = prometheus.NewDesc("herald_replication_propagation_seconds", "Time from a task's acceptance to the peer's answer for it (queueing, batching, retries and the send).", []string{"peer"}, nil)
+	// The per-peer series are labelled with the peer's URL, its identity, and never with its
+	// learned node name, so learning or changing a name does not start new series; this info
+	// metric carries the name for a join: ... * on(peer) group_left(peer_name) herald_replication_peer_info.
+	descPeerInfo = prometheus.NewDesc("herald_replication_peer_info", "1 for each peer whose node name is known (from its answers): peer is its URL, as on the other per-peer metrics, peer_name its node name.", []string{"peer", "peer_name"}, nil)
 )
 
 type replicationCollector struct {
 	stats func() []replication.PeerStats
+	// peerName returns a peer's learned node name, "" when none.
+	peerName func(peerURL string) string
 }
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descQBytes, descAccepted, descResults, descDropped, descItemsSent,
-		descRetries, descItemFail, descBatchSize, descLatency, descPropag} {
+		descRetries, descItemFail, descBatchSize, descLatency, descPropag, descPeerInfo} {
 		ch <- d
 	}
 }
@@ -173,6 +179,9 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- histogram(descBatchSize, s.BatchSize, p)
 		ch <- histogram(descLatency, s.Latency, p)
 		ch <- histogram(descPropag, s.Propagation, p)
+		if name := c.peerName(p); name != "" {
+			ch <- prometheus.MustNewConstMetric(descPeerInfo, prometheus.GaugeValue, 1, p, name)
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/core/actions"
 	"github.com/heraldhq/herald/core/clientauth"
@@ -133,6 +135,10 @@ type Deps struct {
 	// ReadyChecks, when set, adds conditions to readiness (/health/ready): cmd/herald reports
 	// each plugin process there.
 	ReadyChecks func() []Check
+	// PeerNames, when set, is the book of the peers' node names the node's own peer calls learn
+	// into, shared with what cmd/herald wires (the in-process http transport, the tracing
+	// observer). Nil: the node keeps one of its own.
+	PeerNames *cluster.PeerNames
 }
 
 // Node is one running herald node.
@@ -156,6 +162,7 @@ type Node struct {
 	once     sync.Once
 	stopping atomic.Bool // readiness withdrawn: Stop has begun
 	probe    peerProbe   // the peers' names and readiness, for the dashboard
+	names    *cluster.PeerNames
 }
 
 // New builds a node; nothing runs until Start.
@@ -163,7 +170,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	if deps.Logger == nil {
 		deps.Logger = hclog.NewNullLogger()
 	}
-	n := &Node{cfg: cfg, log: deps.Logger, deps: deps}
+	n := &Node{cfg: cfg, log: deps.Logger, deps: deps, names: deps.PeerNames}
+	if n.names == nil {
+		n.names = cluster.NewPeerNames(deps.Logger.Named("peers"))
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: listen on %s: %w", cfg.Name, cfg.Addr, err)
@@ -215,7 +225,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		setter = n.repl
 	}
 	if n.cluster, err = cluster.New(ccfg, n.reg, setter, cluster.WithLogger(n.log.Named("cluster")),
-		cluster.WithHTTPClient(cfg.Trust.PeerClient(cluster.DefaultTransport())),
+		cluster.WithHTTPClient(n.peerClient(cluster.DefaultTransport())),
 		cluster.WithInstanceValidator(n.validatePeerInstances)); err != nil {
 		return nil, fmt.Errorf("node %s: cluster: %w", cfg.Name, err)
 	}
@@ -290,7 +300,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 	mux.Handle(LivePath, health)
 	mux.Handle(ReadyPath, health)
 	mux.Handle("/", n.api)
-	var handler http.Handler = mux
+	var handler http.Handler = n.nameToPeers(mux)
 	if cfg.Trust.Clients != nil {
 		handler = cfg.Trust.Clients.Middleware(handler)
 	}
@@ -364,6 +374,39 @@ func (n *Node) Reload(ctx context.Context, peers []string) error {
 		}
 	}
 	return n.cluster.Reload(ctx, peers)
+}
+
+// peerClient is the HTTP client of the node's own calls to peers (startup sync, anti-entropy,
+// the dashboard's probes): the node's peer credentials, and every answer's node name learned.
+func (n *Node) peerClient(base *http.Transport) *http.Client {
+	c := n.cfg.Trust.PeerClient(base)
+	c.Transport = n.names.Transport(c.Transport)
+	return c
+}
+
+// PeerNames returns the node names learned from the peers' answers, by peer URL.
+func (n *Node) PeerNames() *cluster.PeerNames { return n.names }
+
+// nameToPeers answers every authenticated peer's request with this node's name
+// (peerauth.HeaderNode), so the caller can show it beside this node's URL, and names the caller
+// on the request's span (herald.peer.name).
+func (n *Node) nameToPeers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := peerauth.PeerFrom(r.Context()); ok {
+			if n.cfg.Name != "" {
+				w.Header().Set(peerauth.HeaderNode, n.cfg.Name)
+			}
+			name := id.Name
+			if id.Method == peerauth.Trusted {
+				// An address, or an unsigned header: shown, never trusted.
+				name = r.Header.Get(peerauth.HeaderPeer)
+			}
+			if span := trace.SpanFromContext(r.Context()); name != "" && span.IsRecording() {
+				span.SetAttributes(attribute.String("herald.peer.name", name))
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // isPeer reports whether r comes from an authenticated peer (see peerauth.Authenticator).
@@ -443,6 +486,10 @@ func (n *Node) peerStatus() []eureka.PeerStatus {
 		}
 		pr, probedOK := probed[p.URL]
 		fillPeerStatus(&ps, statsOrNil(s, ok), probeOrNil(pr, probedOK))
+		if ps.NodeName == "" {
+			// Not probed yet, or it did not answer: the name its last answer to this node gave.
+			ps.NodeName = n.names.Name(p.URL)
+		}
 		out = append(out, ps)
 	}
 	return out

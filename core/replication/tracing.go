@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"sync"
 
@@ -19,11 +20,17 @@ import (
 //
 // Only tasks whose write was traced (the request's span was sampled) get spans. When tracing is off
 // it returns NopObserver, which costs nothing.
-func NewTracingObserver(tracer trace.Tracer, enabled bool) Observer {
+//
+// The spans name the peer by its URL (herald.peer.url, its identity) and, once peerName knows it,
+// by the node name the peer gave (herald.peer.name); peerName may be nil.
+func NewTracingObserver(tracer trace.Tracer, enabled bool, peerName func(peerURL string) string) Observer {
 	if !enabled || tracer == nil {
 		return NopObserver{}
 	}
-	return &tracingObserver{tracer: tracer, tasks: map[taskKey]trace.Span{}, batches: map[string]trace.Span{}}
+	if peerName == nil {
+		peerName = func(string) string { return "" }
+	}
+	return &tracingObserver{tracer: tracer, peerName: peerName, tasks: map[taskKey]trace.Span{}, batches: map[string]trace.Span{}}
 }
 
 type taskKey struct {
@@ -32,10 +39,11 @@ type taskKey struct {
 }
 
 type tracingObserver struct {
-	tracer  trace.Tracer
-	mu      sync.Mutex
-	tasks   map[taskKey]trace.Span
-	batches map[string]trace.Span
+	tracer   trace.Tracer
+	peerName func(string) string
+	mu       sync.Mutex
+	tasks    map[taskKey]trace.Span
+	batches  map[string]trace.Span
 }
 
 // Only tasks whose write was sampled have spans: the others never touch the lock.
@@ -72,17 +80,27 @@ func (o *tracingObserver) Accepted(peer string, t *Task) {
 			attribute.String("herald.action", string(t.Action)),
 			attribute.String("herald.app", t.App),
 			attribute.String("herald.instance.id", t.Instance),
-			attribute.String("herald.peer", peer),
+			attribute.String("herald.peer.url", peer),
 			attribute.String("herald.task.id", t.ID),
 		))
+	o.nameSpan(s, peer)
 	s.AddEvent("enqueued")
 	o.mu.Lock()
 	o.tasks[taskKey{peer, t}] = s
 	o.mu.Unlock()
 }
 
+// nameSpan sets herald.peer.name on s when the peer's node name is known. A task span is named
+// again when it ends, so one accepted before the first answer from the peer still gets it.
+func (o *tracingObserver) nameSpan(s trace.Span, peer string) {
+	if name := o.peerName(peer); name != "" {
+		s.SetAttributes(attribute.String("herald.peer.name", name))
+	}
+}
+
 func (o *tracingObserver) Dropped(peer string, t *Task, reason string) {
 	if s := o.end(peer, t); s != nil {
+		o.nameSpan(s, peer)
 		s.AddEvent(reason)
 		if reason != "superseded" {
 			s.SetStatus(codes.Error, "dropped: "+reason)
@@ -103,14 +121,30 @@ func (o *tracingObserver) Batched(peer, batchID string, ts []*Task) {
 	if len(links) == 0 {
 		return
 	}
+	attrs := []attribute.KeyValue{
+		attribute.String("herald.peer.url", peer),
+		attribute.String("herald.batch.id", batchID),
+		attribute.Int("herald.batch.size", len(ts)),
+	}
+	// The send is a client call to the peer: OpenTelemetry's server.address and server.port name
+	// the host it goes to (whatever the transport; an http one adds url.full).
+	if u, err := url.Parse(peer); err == nil && u.Hostname() != "" {
+		attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+		port := u.Port()
+		if port == "" && u.Scheme == "https" {
+			port = "443"
+		} else if port == "" {
+			port = "80"
+		}
+		if n, err := strconv.Atoi(port); err == nil {
+			attrs = append(attrs, attribute.Int("server.port", n))
+		}
+	}
 	_, bs := o.tracer.Start(context.Background(), "send batch",
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithLinks(links...),
-		trace.WithAttributes(
-			attribute.String("herald.peer", peer),
-			attribute.String("herald.batch.id", batchID),
-			attribute.Int("herald.batch.size", len(ts)),
-		))
+		trace.WithAttributes(attrs...))
+	o.nameSpan(bs, peer)
 	o.mu.Lock()
 	o.batches[batchID] = bs
 	o.mu.Unlock()
@@ -140,6 +174,7 @@ func (o *tracingObserver) Sent(peer, batchID string, ts []*Task, items []sdk.Ite
 		bytes += len(it.Instance) + len(it.Payload) + 64
 	}
 	bs.SetAttributes(attribute.Int("herald.batch.bytes", bytes))
+	o.nameSpan(bs, peer) // learned from this very answer, when it was the first
 	if err != nil {
 		bs.RecordError(err)
 		bs.SetStatus(codes.Error, sdk.ClassOf(err).String())
@@ -155,6 +190,7 @@ func (o *tracingObserver) Retried(peer string, t *Task, class sdk.FailureClass) 
 
 func (o *tracingObserver) Acked(peer string, t *Task, status int) {
 	if s := o.end(peer, t); s != nil {
+		o.nameSpan(s, peer)
 		s.AddEvent("acked", trace.WithAttributes(attribute.Int("herald.item.status_code", status)))
 		s.SetAttributes(attribute.Int("herald.item.status_code", status))
 		if status >= 300 && status != 404 && status != 409 {

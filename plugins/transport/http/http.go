@@ -17,7 +17,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
@@ -52,6 +56,46 @@ type Transport struct {
 	client   *http.Client
 	signer   *peerauth.Signer
 	setupErr error
+	// names are the node names the peers gave in their answers (peerauth.HeaderNode), by peer
+	// URL: shown beside the URL in errors and spans. onName, when set, is told each one.
+	names  sync.Map
+	onName func(peerURL, name string)
+}
+
+// OnPeerName makes the transport tell f the node name each peer gives in its answers (the
+// peerauth.HeaderNode header), with the peer's URL, on every answer that carries one. The name is
+// for display; the peer's identity stays its URL. Call it before the first Send.
+func (t *Transport) OnPeerName(f func(peerURL, name string)) { t.onName = f }
+
+// learn records the node name the peer gave in h.
+func (t *Transport) learn(peer sdk.Peer, h http.Header) string {
+	name := h.Get(peerauth.HeaderNode)
+	if name == "" || len(name) > 128 {
+		return t.nameOf(peer)
+	}
+	if old, ok := t.names.Load(peer.URL); !ok || old.(string) != name {
+		t.names.Store(peer.URL, name)
+		if t.onName != nil {
+			t.onName(peer.URL, name)
+		}
+	}
+	return name
+}
+
+// nameOf returns the node name the peer gave last, "" when none yet.
+func (t *Transport) nameOf(peer sdk.Peer) string {
+	if v, ok := t.names.Load(peer.URL); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+// who names the peer in errors: its URL-based name, and its node name once known.
+func (t *Transport) who(peer sdk.Peer) string {
+	if n := t.nameOf(peer); n != "" && n != peer.Name {
+		return peer.Name + " (" + n + ")"
+	}
+	return peer.Name
 }
 
 // New returns a Transport.
@@ -130,10 +174,10 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, BatchURL(peer.URL), bytes.NewReader(body))
 	if err != nil {
-		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", t.who(peer), err))
 	}
 	if t.setupErr != nil {
-		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("peer %s: peer authentication: %w", peer.Name, t.setupErr))
+		return nil, sdk.Fail(sdk.Transient, fmt.Errorf("peer %s: peer authentication: %w", t.who(peer), t.setupErr))
 	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")
@@ -153,44 +197,56 @@ func (t *Transport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return nil, classify(peer, err)
+		return nil, classify(t.who(peer), err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}()
+	name := t.learn(peer, resp.Header)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		// The span of this send (the batch span in-process, the plugin's Send span in a plugin
+		// process) is the HTTP client call: OpenTelemetry's HTTP client attributes.
+		u := *req.URL
+		u.User = nil
+		span.SetAttributes(attribute.String("http.request.method", req.Method), attribute.String("url.full", u.String()),
+			attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("herald.peer.url", peer.Name))
+		if name != "" {
+			span.SetAttributes(attribute.String("herald.peer.name", name))
+		}
+	}
 	switch {
 	case resp.StatusCode == http.StatusServiceUnavailable:
-		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: 503 Service Unavailable", peer.Name))
+		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: 503 Service Unavailable", t.who(peer)))
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		// The peer does not (yet) accept this node's credentials: a secret or certificate being
 		// rotated, or a misconfiguration to fix. Dropping would lose the writes; back off and retry.
-		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: batch refused, %s: check cluster.peer_auth on both nodes", peer.Name, resp.Status))
+		return nil, sdk.Fail(sdk.Congestion, fmt.Errorf("peer %s: batch refused, %s: check cluster.peer_auth on both nodes", t.who(peer), resp.Status))
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch %s of %d items, %d bytes, answered %s: %w",
-			peer.Name, batch.ID, len(batch.Items), len(body), resp.Status, sdk.ErrTooLarge))
+			t.who(peer), batch.ID, len(batch.Items), len(body), resp.Status, sdk.ErrTooLarge))
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch answered %s", peer.Name, resp.Status))
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: batch answered %s", t.who(peer), resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, t.opts.MaxResponseBytes))
 	if err != nil {
-		return nil, classify(peer, err)
+		return nil, classify(t.who(peer), err)
 	}
 	results, err := eurekawire.DecodeReplicationListResponse(data)
 	if err != nil {
-		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", t.who(peer), err))
 	}
 	if len(results) != len(batch.Items) {
 		// Eureka's sender ignores such an answer; herald treats it as a failed batch.
-		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %d answers for %d items", peer.Name, len(results), len(batch.Items)))
+		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %d answers for %d items", t.who(peer), len(results), len(batch.Items)))
 	}
 	return results, nil
 }
 
 // classify maps a transport error as Eureka does: a read timeout means the peer is overloaded
 // (congestion: back off longer, do not hammer it), any other network failure is transient.
-func classify(peer sdk.Peer, err error) error {
-	wrapped := fmt.Errorf("peer %s: %w", peer.Name, err)
+func classify(peer string, err error) error {
+	wrapped := fmt.Errorf("peer %s: %w", peer, err)
 	if errors.Is(err, context.Canceled) || isDial(err) {
 		return sdk.Fail(sdk.Transient, wrapped)
 	}

@@ -139,3 +139,35 @@ func BenchmarkSend250(b *testing.B) {
 		}
 	}
 }
+
+// The node name a peer gives in its answers (peerauth.HeaderNode) is handed to OnPeerName once per
+// change, with the peer's URL, and named beside the URL in the transport's errors.
+func TestPeerNameLearned(t *testing.T) {
+	name := "node-b"
+	code := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Herald-Node", name)
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, `{"responseList":[{"statusCode":200}]}`)
+	}))
+	defer srv.Close()
+	type learned struct{ url, name string }
+	var got []learned
+	tr := New(Options{})
+	tr.OnPeerName(func(u, n string) { got = append(got, learned{u, n}) })
+	peer := sdk.Peer{Name: srv.URL + "/eureka/", URL: srv.URL + "/eureka/"}
+	for i := 0; i < 2; i++ {
+		if _, err := tr.Send(context.Background(), peer, batch(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name, code = "node-b2", http.StatusInternalServerError
+	_, err := tr.Send(context.Background(), peer, batch(1))
+	if err == nil || !strings.Contains(err.Error(), peer.Name+" (node-b2)") {
+		t.Fatalf("the error must name the peer's URL and node name: %v", err)
+	}
+	want := []learned{{peer.URL, "node-b"}, {peer.URL, "node-b2"}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("learned %v, want %v", got, want)
+	}
+}
