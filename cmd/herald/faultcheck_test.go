@@ -29,6 +29,7 @@ var (
 	fcSettle   = flag.Duration("faultcheck.settle", 40*time.Second, "bound on the wait for convergence after healing")
 	fcRuns     = flag.Int("faultcheck.runs", 1, "schedules to run, with seeds seed, seed+1, ...")
 	fcEnv      = flag.String("faultcheck.env", "", "extra environment for every node, comma-separated HERALD_KEY=value")
+	fcLogs     = flag.String("faultcheck.logs", "", "directory that receives every node's log at the end of a run")
 )
 
 func TestFaultSchedule(t *testing.T) {
@@ -49,7 +50,7 @@ func TestFaultSchedule(t *testing.T) {
 			cfg := faultcheck.Config{
 				Bin: heraldBin, Nodes: *fcNodes, Seed: s, Duration: *fcDuration, Faults: faults,
 				Writers: *fcWriters, Roam: *fcRoam, Settle: *fcSettle, MaxRSS: *fcMaxRSS << 20,
-				Logf: t.Logf,
+				LogDir: *fcLogs, Logf: t.Logf,
 			}
 			if *fcEnv != "" {
 				cfg.Env = strings.Split(*fcEnv, ",")

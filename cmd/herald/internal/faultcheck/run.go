@@ -40,6 +40,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +79,8 @@ type Config struct {
 	ExtraHCL string
 	// Env is added to every node's environment (HERALD_<KEY__PATH>=value overrides the file).
 	Env []string
+	// LogDir, when set, receives each node's log (NAME.log) at the end of the run.
+	LogDir string
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -196,6 +200,15 @@ func Run(t testing.TB, cfg Config) *Result {
 		}
 	}()
 
+	if cfg.LogDir != "" {
+		defer func() {
+			for _, n := range c.nodes {
+				if err := os.WriteFile(filepath.Join(cfg.LogDir, n.Name+".log"), []byte(n.Logs()), 0o644); err != nil {
+					t.Errorf("faultcheck: %v", err)
+				}
+			}
+		}()
+	}
 	hc := &http.Client{Timeout: clientTimeout, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 8, DialContext: (&net.Dialer{Timeout: time.Second}).DialContext}}
 	defer hc.CloseIdleConnections()
