@@ -125,7 +125,7 @@ type Node struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *logBuffer // every start's output, kept across restarts
 	done chan struct{}
 }
 
@@ -190,8 +190,13 @@ func (n *Node) StartNoWait() {
 	n.mu.Lock()
 	cmd := exec.Command(n.Bin, "server", "-config", n.Config)
 	cmd.Env = n.env()
-	n.logs = &bytes.Buffer{}
-	w := &lockedWriter{w: n.logs}
+	if n.logs == nil {
+		n.logs = &logBuffer{}
+	} else {
+		// A restart: the log goes on, so that what happened before stays readable.
+		fmt.Fprintf(n.logs, "--- %s restarted ---\n", n.Name)
+	}
+	w := n.logs
 	cmd.Stdout, cmd.Stderr = w, w
 	newProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
@@ -242,7 +247,7 @@ func (n *Node) WaitReady(timeout time.Duration) {
 		}
 		select {
 		case <-n.Exited():
-			n.t.Fatal(err)
+			n.t.Fatalf("%s exited before it was ready (%v):\n%s", n.Name, err, n.Logs())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -336,15 +341,22 @@ func (n *Node) Logs() string {
 	return n.logs.String()
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// logBuffer collects a process's output; the process writes while tests read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // MinTimeout is the least time Eventually gives a condition. Tests run in parallel on small, busy
