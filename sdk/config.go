@@ -256,10 +256,12 @@ func CheckConfig(schema []ConfigKey, raw RawConfig) []Diagnostic {
 			return []Diagnostic{{Message: fmt.Sprintf("config is not a JSON object: %v", err)}}
 		}
 		m, ok := x.(map[string]any)
-		if !ok {
+		if !ok && x != nil {
 			return []Diagnostic{{Message: fmt.Sprintf("config is not an object but %s", describeValue(x))}}
 		}
-		v = m
+		if m != nil {
+			v = m
+		}
 	}
 	diags := checkObject(schemaTree(schema), v, "")
 	sort.SliceStable(diags, func(i, j int) bool { return diags[i].Path < diags[j].Path })
