@@ -81,7 +81,7 @@ func TestConfigValidateRunsPluginChecks(t *testing.T) {
 		name, hcl string
 		want      string // "" = valid; %d is the line of the first line holding at
 		at        string
-		server    bool   // also check that herald server refuses the file with the same error
+		server    bool // also check that herald server refuses the file with the same error
 	}{
 		{"typo in a built-in's block", "plugin \"flush_policy\" \"size-or-age\" {\n  config {\n    max_batch_sise = 50\n  }\n}\n",
 			`n.hcl:%d,5: plugin.flush_policy.size-or-age.config.max_batch_sise: unknown key; did you mean "max_batch_size"?`, "max_batch_sise", true},
