@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
+	"github.com/heraldhq/herald/core/config"
+	"github.com/heraldhq/herald/core/pluginhost"
 )
 
 // herald config validate catches what herald server would refuse at start: a missing plugin
@@ -120,5 +122,53 @@ func TestConfigValidateRunsPluginChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The commented plugin blocks of the built-ins in config.hcl pass their plugin's schema and
+// validation: the documented keys exist and have the documented types.
+func TestConfigHCLPluginBlocksValidate(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "config.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur []string
+	for _, line := range strings.Split(string(src), "\n") {
+		switch {
+		case cur == nil && strings.HasPrefix(line, "# plugin \""):
+			cur = []string{strings.TrimPrefix(line, "# ")}
+		case cur != nil && line == "# }":
+			blocks = append(blocks, strings.Join(append(cur, "}"), "\n"))
+			cur = nil
+		case cur != nil:
+			cur = append(cur, strings.TrimPrefix(line, "# "))
+		}
+	}
+	checked := 0
+	for _, b := range blocks {
+		cfg, err := config.Parse("config.hcl", []byte(b), nil, nil)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, b)
+		}
+		for kind, byName := range cfg.Plugins {
+			for name := range byName {
+				if builtins[kind][name] == nil {
+					continue
+				}
+				spec, err := pluginSpec(cfg, kind, name, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.Command, spec.Args, spec.New = "", nil, builtins[kind][name] // checked in-process
+				if err := pluginhost.Check(context.Background(), spec, nil); err != nil {
+					t.Errorf("config.hcl's block for %s %s: %v", kind, name, err)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 3 {
+		t.Fatalf("only %d built-in plugin blocks found in config.hcl", checked)
 	}
 }
