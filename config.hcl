@@ -259,8 +259,9 @@ replication {
   # workers, send latency or failures grow, waits for up to max_batch_size tasks or batching_delay:
   #   flush_policy   = "adaptive"
   #   batching_delay = "5ms"   # adaptive's longest wait under load (its max_delay)
-  # Run as a process (plugin "flush_policy" "adaptive" { out_of_process = true }), it takes
-  # max_batch_size, max_delay (5ms), target_latency (2ms) and recheck_after (5ms) from its config {}.
+  # Its config {} block takes max_batch_size, max_delay, target_latency (2ms) and recheck_after
+  # (5ms); max_batch_size and max_delay default to this block's max_batch_size and batching_delay
+  # (a peer block's, for that peer), in-process or out_of_process = true alike.
   # Action handler plugins, in order: each may validate or enrich a client's registration before it
   # is applied and replicated (the first refusal answers the client), and validate, apply or observe
   # replicated actions on the receiving node. "eureka" applies the five Eureka actions; leave it
@@ -372,16 +373,35 @@ plugin_dir = ""
 # Plugins. The built-in ones (transports "http" and "grpc", flush policies "size-or-age" and
 # "adaptive", action handler "eureka") run in-process and need no block. A block configures a
 # built-in, runs it as its own process, or adds an external plugin built with herald's sdk (see
-# sdk/TRANSPORT.md, sdk/FLUSH_POLICY.md, sdk/ACTION_HANDLER.md and examples/). Plugin processes are supervised: a crash is noticed at once, the
-# plugin restarts with backoff and the batches it was sending are retried. They die with herald.
-# Every problem (missing binary, checksum mismatch, handshake or kind mismatch, a config the plugin
-# refuses) stops the start with this block's file and line.
+# sdk/TRANSPORT.md, sdk/FLUSH_POLICY.md, sdk/ACTION_HANDLER.md and examples/). Built-in and
+# external plugins, in-process or not, are loaded the same way: described, their config {} block
+# checked against the plugin's schema (unknown keys, with the nearest known key; wrong types, e.g.
+# 2.5 for a whole number or 30 for a duration, which wants "30s"; missing required keys), then
+# configured and validated by the plugin itself. Plugin processes are supervised: a crash is
+# noticed at once, the plugin restarts with backoff and the batches it was sending are retried.
+# They die with herald. Every problem (missing binary, checksum mismatch, handshake or kind
+# mismatch, a config key the schema or the plugin refuses) stops the start with the file, line and
+# key; `herald config validate` runs the same checks (it launches each plugin process, checks it
+# and closes it, and starts nothing).
+#
+# Built-ins take their defaults from the node: http's connect_timeout, read_timeout and compress
+# from the replication block, size-or-age's max_batch_size and batching_delay likewise, the node's
+# name and peer authentication for every transport. A key written in config {} wins.
+#
+# plugin "flush_policy" "size-or-age" {
+#   config {
+#     max_batch_size = 250           # tasks that cut a batch at once (default: replication.max_batch_size)
+#     batching_delay = "1ms"         # longest the oldest task waits (default: replication.batching_delay)
+#   }
+# }
 #
 # plugin "transport" "http" {
 #   out_of_process = true            # re-executes herald as `herald plugin serve transport http`
-#   config {                         # the plugin's own settings, validated by the plugin
-#     read_timeout = "5s"
-#     compress     = true
+#   config {                         # the plugin's own settings, checked against its schema
+#     connect_timeout = "1s"         # default: replication.connect_timeout
+#     read_timeout    = "5s"         # default: replication.read_timeout
+#     compress        = true         # default: replication.compress
+#     node_id         = "node-a"     # sent as DiscoveryIdentity-Id; default: node.name
 #   }
 # }
 #
@@ -390,6 +410,8 @@ plugin_dir = ""
 #     listen      = "0.0.0.0:9761"   # default: the node's host and port + port_offset; "off" = send only
 #     port_offset = 1000             # peers are reached at their Eureka port + port_offset
 #     compress    = false            # gzip frames
+#     connect_timeout = "1s"         # time to open a peer's connection and stream
+#     read_timeout    = "5s"         # time to wait for a batch's answer (past it: congestion)
 #   }
 # }
 #

@@ -27,11 +27,36 @@
 //
 // # Configuration and description
 //
-// A plugin may implement Describer (its name, kind and the keys of its config block) and
-// Configurable: herald calls Configure once, before any other call, with the block's config {}
-// data, the node's identity and log level, its telemetry settings and the Host. Return a
-// Diagnostic per problem, with the key's path; herald refuses to start and prints each one with
-// the block's file and line.
+// A plugin may implement Describer (its name, kind and config struct) and Configurable: herald
+// calls Configure once, before any other call, with the block's config {} data, the node's
+// identity and log level, its telemetry settings and the Host. Return a Diagnostic per problem,
+// with the key's path; herald refuses to start and prints each one with the block's file and line.
+//
+// Declare the config {} block as a struct with tags and name it in Info.Config; the SDK derives
+// the schema (SchemaOf) and herald checks the block against it before Configure runs (unknown
+// keys, wrong types, missing required keys). Configure decodes it, defaults applied:
+//
+//	type Config struct {
+//		Listen  string        `config:"listen,required" description:"host:port to listen on"`
+//		Timeout time.Duration `config:"timeout" default:"5s"`
+//	}
+//
+//	func (c Config) Validate() []sdk.Diagnostic { ... } // optional: ranges, keys that go together
+//
+//	func (p *Carrier) Info() sdk.Info { return sdk.Info{Name: "carrier", Config: Config{}} }
+//
+//	func (p *Carrier) Configure(ctx context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
+//		var cfg Config
+//		if diags := req.Decode(&cfg); sdk.HasErrors(diags) {
+//			return diags
+//		}
+//		...
+//	}
+//
+// The block arrives as JSON (RawConfig), the same in-process and out of process: integers stay
+// integers, durations are strings such as "30s". `herald config validate` sets
+// ConfigureRequest.ValidateOnly; the SDK then decodes and validates a declared config struct
+// without calling Configure, so the plugin starts nothing.
 //
 // # The host service
 //

@@ -86,16 +86,16 @@ type baseServer struct {
 }
 
 func (s *baseServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, error) {
-	info := Info{Kind: s.kind, ProtocolVersion: ProtocolVersion}
-	if d, ok := s.impl.(Describer); ok {
-		info = d.Info()
-		if info.Kind == "" {
-			info.Kind = s.kind
-		}
-	}
+	info, err := InfoOf(s.impl, s.kind)
 	resp := &pb.InfoResponse{Name: info.Name, Kind: info.Kind, ProtocolVersion: uint32(ProtocolVersion)}
+	if err != nil {
+		resp.SchemaError = err.Error()
+	}
 	for _, k := range info.Schema {
-		def, _ := json.Marshal(k.Default)
+		var def []byte
+		if k.Default != nil {
+			def, _ = json.Marshal(k.Default)
+		}
 		resp.Schema = append(resp.Schema, &pb.ConfigKey{Path: k.Path, Type: k.Type, Required: k.Required,
 			DefaultJson: string(def), Description: k.Description})
 	}
@@ -103,18 +103,16 @@ func (s *baseServer) Info(context.Context, *pb.InfoRequest) (*pb.InfoResponse, e
 }
 
 func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
-	if t := req.Telemetry; t != nil {
-		name := s.kind
-		if d, ok := s.impl.(Describer); ok {
-			name = d.Info().Name
+	if t := req.Telemetry; t != nil && !req.ValidateOnly {
+		info, _ := InfoOf(s.impl, s.kind)
+		name := info.Name
+		if name == "" {
+			name = s.kind
 		}
 		setupTracing(Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}, name, req.NodeName)
 	}
-	c, ok := s.impl.(Configurable)
-	if !ok {
-		return &pb.ConfigureResponse{}, nil
-	}
-	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel, Host: noHost{}}
+	cr := ConfigureRequest{Config: RawConfig(req.ConfigJson), NodeName: req.NodeName, NodeURL: req.NodeUrl,
+		LogLevel: req.LogLevel, Host: noHost{}, ValidateOnly: req.ValidateOnly}
 	if req.HostBrokerId != 0 && s.broker != nil {
 		conn, err := s.broker.DialWithOptions(req.HostBrokerId, clientTracing(), grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
@@ -122,11 +120,6 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 			return nil, status.Errorf(codes.Unavailable, "host service: %v", err)
 		}
 		cr.Host = &hostClient{c: pb.NewHostClient(conn)}
-	}
-	if len(req.ConfigJson) > 0 {
-		if err := json.Unmarshal(req.ConfigJson, &cr.Config); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "config: %v", err)
-		}
 	}
 	if pa := req.PeerAuth; pa != nil {
 		cr.PeerAuth = peerauth.Config{Secrets: pa.Secrets, ReplayWindow: time.Duration(pa.ReplayWindowNs),
@@ -137,7 +130,7 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 		cr.Telemetry = Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}
 	}
 	resp := &pb.ConfigureResponse{}
-	for _, d := range c.Configure(ctx, cr) {
+	for _, d := range Configure(ctx, s.impl, cr) {
 		resp.Diagnostics = append(resp.Diagnostics, &pb.Diagnostic{Path: d.Path, Message: d.Message, Warning: d.Warning})
 	}
 	return resp, nil
@@ -151,34 +144,45 @@ type baseClient struct {
 
 // Info implements Describer.
 func (b baseClient) Info() Info {
+	info, _ := b.remoteInfo()
+	return info
+}
+
+// remoteInfo is the plugin's Info with its schema, or why the plugin cannot describe its config
+// (see InfoOf).
+func (b baseClient) remoteInfo() (Info, error) {
 	resp, err := b.c.Info(context.Background(), &pb.InfoRequest{})
 	if err != nil {
-		return Info{Kind: b.kind}
+		return Info{Kind: b.kind}, fmt.Errorf("info call failed: %v", err)
 	}
 	info := Info{Name: resp.Name, Kind: resp.Kind, ProtocolVersion: int(resp.ProtocolVersion)}
 	for _, k := range resp.Schema {
 		var def any
-		_ = json.Unmarshal([]byte(k.DefaultJson), &def)
+		if k.DefaultJson != "" {
+			def, _ = decodeJSON([]byte(k.DefaultJson))
+		}
 		info.Schema = append(info.Schema, ConfigKey{Path: k.Path, Type: k.Type, Required: k.Required, Default: def, Description: k.Description})
 	}
-	return info
+	if resp.SchemaError != "" {
+		return info, errors.New(resp.SchemaError)
+	}
+	return info, nil
 }
 
 // Configure implements Configurable; a transport failure is reported as one diagnostic.
 func (b baseClient) Configure(ctx context.Context, req ConfigureRequest) []Diagnostic {
-	cfg, err := json.Marshal(req.Config)
-	if err != nil {
-		return []Diagnostic{{Message: fmt.Sprintf("config cannot be sent to the plugin: %v", err)}}
-	}
-	preq := &pb.ConfigureRequest{ConfigJson: cfg, NodeName: req.NodeName, NodeUrl: req.NodeURL,
+	preq := &pb.ConfigureRequest{ConfigJson: req.Config, NodeName: req.NodeName, NodeUrl: req.NodeURL,
 		LogLevel: req.LogLevel, Telemetry: &pb.Telemetry{Endpoint: req.Telemetry.Endpoint, Protocol: req.Telemetry.Protocol,
 			SampleRatio: req.Telemetry.SampleRatio, ServiceName: req.Telemetry.ServiceName},
 		PeerAuth: &pb.PeerAuth{Secrets: req.PeerAuth.Secrets, ReplayWindowNs: int64(req.PeerAuth.ReplayWindow),
 			CaFile: req.PeerAuth.TLS.CAFile, CertFile: req.PeerAuth.TLS.CertFile, KeyFile: req.PeerAuth.TLS.KeyFile,
 			TlsMinVersion: req.PeerAuth.TLSMinVersion, Mtls: req.PeerAuth.MTLS, PeerNames: req.PeerAuth.PeerNames,
-			Insecure: req.PeerAuth.Insecure}}
-	if req.Host != nil && b.broker != nil {
-		preq.HostBrokerId = serveHost(b.broker, req.Host)
+			Insecure: req.PeerAuth.Insecure},
+		ValidateOnly: req.ValidateOnly}
+	if req.Host != nil && b.broker != nil && !req.ValidateOnly {
+		if _, none := req.Host.(noHost); !none {
+			preq.HostBrokerId = serveHost(b.broker, req.Host)
+		}
 	}
 	resp, err := b.c.Configure(ctx, preq)
 	if err != nil {

@@ -38,15 +38,28 @@ type Info struct {
 	Name            string
 	Kind            string
 	ProtocolVersion int
-	// Schema documents the keys of the plugin's config {} block.
+	// Config declares the plugin's config {} block as a struct (a value or a nil pointer of its
+	// type, e.g. Config: Config{}); its tags give the keys (see SchemaOf). The SDK derives Schema
+	// from it, the host checks the block against that schema before Configure, and
+	// ConfigureRequest.Decode fills the struct. Nil: the plugin takes no settings, unless Schema
+	// is set by hand.
+	Config any
+	// Schema lists the keys of the config {} block; derived from Config when nil. The host refuses
+	// a block with keys it does not list, values of the wrong type or required keys missing.
 	Schema []ConfigKey
 }
 
 // ConfigKey documents one key of a plugin's config block.
 type ConfigKey struct {
-	Path        string
-	Type        string // "string", "number", "bool", "duration", "list", "object"
-	Required    bool
+	// Path is the key, with its enclosing blocks: "listen", "tls.cert". The keys of the objects in
+	// a list(object) or map(object) are under the list's or map's key.
+	Path string
+	// Type is "string", "bool", "int", "number", "duration" (a string such as "30s"), "object" (a
+	// nested block), or "list(T)" / "map(T)" of one of those.
+	Type     string
+	Required bool
+	// Default is the value when the key is not set, as decoded from JSON: a string, bool,
+	// json.Number, []any or map[string]any. Nil: none.
 	Default     any
 	Description string
 }
@@ -61,8 +74,10 @@ type Telemetry struct {
 
 // ConfigureRequest is handed to a plugin once, before any other call.
 type ConfigureRequest struct {
-	// Config is the plugin's config {} block.
-	Config    map[string]any
+	// Config is the plugin's config {} block as JSON, checked by the host against Info's schema.
+	// Decode it into the plugin's config struct with req.Decode(&cfg) (see DecodeConfig): the same
+	// bytes and the same decoding in-process and out of process.
+	Config    RawConfig
 	NodeName  string
 	NodeURL   string
 	LogLevel  string
@@ -74,6 +89,10 @@ type ConfigureRequest struct {
 	// node's certificate on what it sends, and verifies callers of a listener of its own with
 	// PeerAuth.Authenticator (see package peerauth).
 	PeerAuth peerauth.Config
+	// ValidateOnly is set by `herald config validate`: check the configuration and return, start
+	// nothing (no listener, no connection). A plugin that declares Info.Config is not called at
+	// all then: the SDK decodes the block and runs its Validate method instead.
+	ValidateOnly bool
 }
 
 // Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",
@@ -90,8 +109,8 @@ type Describer interface {
 	Info() Info
 }
 
-// Configurable is implemented by plugins that take a config {} block. Returning an error
-// diagnostic refuses the configuration and stops the host from starting.
+// Configurable is implemented by plugins that take a config {} block or need the node's settings.
+// Returning an error diagnostic refuses the configuration and stops the host from starting.
 type Configurable interface {
 	Configure(ctx context.Context, req ConfigureRequest) []Diagnostic
 }

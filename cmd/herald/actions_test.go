@@ -57,14 +57,14 @@ func (n *notes) Receive(_ context.Context, req sdk.ReceiveRequest) ([]sdk.ItemRe
 func TestCustomActionAndAdmission(t *testing.T) {
 	var mu sync.Mutex
 	var made []*notes
-	builtinHandlers["test-notes"] = func() sdk.ActionHandler {
+	builtins[sdk.KindActionHandler]["test-notes"] = func() any {
 		mu.Lock()
 		defer mu.Unlock()
 		n := &notes{}
 		made = append(made, n)
 		return n
 	}
-	defer delete(builtinHandlers, "test-notes")
+	defer delete(builtins[sdk.KindActionHandler], "test-notes")
 	nodes, _ := tracedPair(t, "replication.action_handlers=eureka,test-notes")
 	a, b := &e2e.Node{Name: "a", Port: portOf(nodes[0])}, nodes[1]
 	if len(made) != 2 {

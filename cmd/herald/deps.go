@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -25,44 +25,47 @@ import (
 	"github.com/heraldhq/herald/core/telemetry"
 	eurekahandler "github.com/heraldhq/herald/plugins/action/eureka"
 	"github.com/heraldhq/herald/plugins/flush/adaptive"
+	"github.com/heraldhq/herald/plugins/flush/sizeorage"
 	grpctransport "github.com/heraldhq/herald/plugins/transport/grpc"
 	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
 )
 
-// builtinTransports and builtinPolicies are the plugins that run in-process without a plugin
-// block. cmd wires them because the core never imports plugins/.
-var builtinTransports = map[string]func(cfg *config.Config) sdk.Transport{
-	"http": func(cfg *config.Config) sdk.Transport {
-		pa, _ := peerAuthConfig(cfg) // validated with the configuration
-		return httptransport.New(httptransport.Options{
-			ConnectTimeout: cfg.Replication.ConnectTimeout,
-			ReadTimeout:    cfg.Replication.ReadTimeout,
-			Compress:       cfg.Replication.Compress,
-			NodeID:         cfg.Node.Name,
-			PeerAuth:       pa,
-		})
+// builtins is the catalog of built-in plugins, by kind and name: the same constructors run
+// in-process and, with out_of_process = true, as `herald plugin serve KIND NAME`. Built-in and
+// external plugins alike are loaded, checked against their schema, configured and closed by
+// pluginhost.Load. cmd wires them because the core never imports plugins/.
+var builtins = map[string]map[string]func() any{
+	sdk.KindTransport: {
+		"http": func() any { return httptransport.NewPlugin() },
+		// It listens for peers' batches too (config {} listen, port_offset).
+		"grpc": func() any { return grpctransport.NewPlugin() },
 	},
-	// Configured with its plugin "transport" "grpc" block; it listens for peers' batches too.
-	"grpc": func(*config.Config) sdk.Transport { return grpctransport.NewPlugin() },
-}
-
-var builtinPolicies = map[string]func(maxBatch int, cfg replication.Config) sdk.FlushPolicy{
-	"size-or-age": func(maxBatch int, cfg replication.Config) sdk.FlushPolicy {
-		return replication.SizeOrAge{MaxBatch: maxBatch, Delay: cfg.BatchingDelay}
+	sdk.KindFlushPolicy: {
+		"size-or-age": func() any { return sizeorage.New() },
+		// adaptive cuts at once at light load and grows batches under load, up to max_batch_size
+		// tasks and max_delay.
+		"adaptive": func() any { return adaptive.New(adaptive.DefaultConfig()) },
 	},
-	// adaptive cuts at once at light load and grows batches under load, up to maxBatch tasks and
-	// batching_delay (its max_delay); run out of process, it takes its own config {} instead.
-	"adaptive": func(maxBatch int, cfg replication.Config) sdk.FlushPolicy {
-		c := adaptive.DefaultConfig()
-		c.MaxBatchSize, c.MaxDelay = maxBatch, cfg.BatchingDelay
-		return adaptive.New(c)
+	sdk.KindActionHandler: {
+		"eureka": func() any { return eurekahandler.New() },
 	},
 }
 
-// builtinHandlers are the action handlers that run in-process without a plugin block.
-var builtinHandlers = map[string]func() sdk.ActionHandler{
-	"eureka": func() sdk.ActionHandler { return eurekahandler.New() },
+// builtinDefaults are the config keys a built-in plugin takes from the node's own settings
+// (Eureka's peerNodeConnectTimeoutMs, peerNodeReadTimeoutMs, maxBatchingSize,
+// maxBatchingDelay), in-process or out of process; the plugin block's config {} keys win.
+func builtinDefaults(cfg *config.Config, kind, name string, rc replication.Config) map[string]any {
+	switch kind + "/" + name {
+	case sdk.KindTransport + "/http":
+		return map[string]any{"connect_timeout": cfg.Replication.ConnectTimeout.String(),
+			"read_timeout": cfg.Replication.ReadTimeout.String(), "compress": cfg.Replication.Compress}
+	case sdk.KindFlushPolicy + "/size-or-age":
+		return map[string]any{"max_batch_size": rc.MaxBatchSize, "batching_delay": rc.BatchingDelay.String()}
+	case sdk.KindFlushPolicy + "/adaptive":
+		return map[string]any{"max_batch_size": rc.MaxBatchSize, "max_delay": rc.BatchingDelay.String()}
+	}
+	return nil
 }
 
 func names[V any](m map[string]V) string {
@@ -86,6 +89,8 @@ func checkPlugins(cfg *config.Config) error {
 		return &config.Error{Pos: cfg.PosOf(path...), Key: key,
 			Msg: fmt.Sprintf("no %s plugin named %q (built in: %s)", kind, name, avail)}
 	}
+	builtinTransports, builtinPolicies, builtinHandlers := builtins[sdk.KindTransport], builtins[sdk.KindFlushPolicy],
+		builtins[sdk.KindActionHandler]
 	if err := check("replication.transport", cfg.Replication.Transport, builtinTransports[cfg.Replication.Transport] != nil,
 		"transport", names(builtinTransports), "replication", "transport"); err != nil {
 		return err
@@ -144,117 +149,217 @@ func peerTuning(cfg *config.Config, p sdk.Peer) (config.PeerTuning, bool) {
 	return config.PeerTuning{}, false
 }
 
-// pluginSpec returns the process to run for a plugin block, or false to run the built-in
-// in-process.
-func pluginSpec(cfg *config.Config, kind, name string) (pluginhost.Spec, bool, error) {
-	pc, ok := cfg.Plugins[kind][name]
-	if !ok || (pc.Command == "" && !pc.OutOfProcess) {
-		return pluginhost.Spec{}, false, nil
-	}
+// pluginSpec returns how to load a plugin: the built-in in-process, or a process for a plugin block
+// with a command or out_of_process = true. defaults are node settings a built-in takes (see
+// builtinDefaults).
+func pluginSpec(cfg *config.Config, kind, name string, defaults map[string]any) (pluginhost.Spec, error) {
+	pc, hasBlock := cfg.Plugins[kind][name]
+	blockPath := []string{"plugin", kind, name}
 	spec := pluginhost.Spec{Kind: kind, Name: name, Command: pc.Command, Args: pc.Args, SHA256: pc.SHA256,
-		Config: pc.Config, Source: cfg.PosOf("plugin", kind, name).String(), NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
-		LogLevel:  cfg.Log.Level,
-		Telemetry: pluginTelemetry(cfg)}
+		Config: pc.Config, Source: cfg.PosOf(blockPath...).String(), NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
+		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg)}
+	if !hasBlock {
+		// A built-in selected by the replication block alone: errors name the key that chose it.
+		spec.Source = cfg.PosOf("replication").String()
+	}
+	spec.KeyPos = func(path []string) string {
+		if !hasBlock {
+			return spec.Source
+		}
+		return cfg.PosOf(append(append(blockPath, "config"), path...)...).String()
+	}
+	spec.FromText = func(path []string) bool {
+		return cfg.PosOf(append(append(blockPath, "config"), path...)...).Source != ""
+	}
 	pa, err := peerAuthConfig(cfg)
 	if err != nil {
-		return spec, false, err
+		return spec, err
 	}
 	spec.PeerAuth = pa
 	for k, v := range pc.Env {
 		spec.Env = append(spec.Env, k+"="+v)
 	}
 	if pc.Command == "" {
+		spec.Defaults = defaults
+	}
+	switch {
+	case pc.Command == "" && !pc.OutOfProcess:
+		spec.New = builtins[kind][name]
+		if spec.New == nil {
+			return spec, fmt.Errorf("%s: no built-in %s plugin named %q", spec.Source, kind, name)
+		}
+	case pc.Command == "":
 		self, err := os.Executable()
 		if err != nil {
-			return spec, false, fmt.Errorf("%s: cannot find the herald binary to re-execute: %w", spec, err)
+			return spec, fmt.Errorf("%s: cannot find the herald binary to re-execute: %w", spec, err)
 		}
 		spec.Command, spec.Args = self, []string{"plugin", "serve", kind, name}
-	} else if cfg.PluginDir != "" && !strings.ContainsRune(pc.Command, os.PathSeparator) {
+	case cfg.PluginDir != "" && !strings.ContainsRune(pc.Command, os.PathSeparator):
 		if p := filepath.Join(cfg.PluginDir, pc.Command); fileExists(p) {
 			spec.Command = p
 		}
 	}
-	return spec, true, nil
+	return spec, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// pluginUse is one plugin the configuration selects, with the node settings it starts with.
+type pluginUse struct {
+	kind, name string
+	defaults   map[string]any
+}
+
+// pluginUses lists the plugins the configuration selects, action handlers first and in order:
+// the transports and flush policies of the replication block and of every peer block.
+func pluginUses(cfg *config.Config) []pluginUse {
+	base := replicationConfig(cfg)
+	var out []pluginUse
+	for _, h := range cfg.Replication.ActionHandlers {
+		out = append(out, pluginUse{kind: sdk.KindActionHandler, name: h})
+	}
+	seen := map[string]bool{}
+	add := func(kind, name string) {
+		if !seen[kind+"/"+name] {
+			seen[kind+"/"+name] = true
+			out = append(out, pluginUse{kind: kind, name: name, defaults: builtinDefaults(cfg, kind, name, base)})
+		}
+	}
+	add(sdk.KindTransport, cfg.Replication.Transport)
+	add(sdk.KindFlushPolicy, cfg.Replication.FlushPolicy)
+	for _, u := range sortedKeys(cfg.Replication.Peers) {
+		pt := cfg.Replication.Peers[u]
+		if pt.Transport != "" {
+			add(sdk.KindTransport, pt.Transport)
+		}
+		if pt.FlushPolicy != "" {
+			add(sdk.KindFlushPolicy, pt.FlushPolicy)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkPluginsRun runs, for every plugin the configuration selects, the checks herald server runs
+// when it loads it, and starts nothing: a plugin process is launched (binary, checksum,
+// handshake), its config block checked against its schema and by the plugin's own validation, and
+// closed; a built-in is checked the same way in-process.
+func checkPluginsRun(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+	for _, u := range pluginUses(cfg) {
+		spec, err := pluginSpec(cfg, u.kind, u.name, u.defaults)
+		if err != nil {
+			return err
+		}
+		if err := pluginhost.Check(ctx, spec, logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // buildDeps assembles what the node needs from outside the core: the replication pipeline with the
-// configured transports and flush policies, in-process or as supervised plugin processes.
+// configured transports and flush policies, in-process or as supervised plugin processes, all
+// loaded through pluginhost.Load.
 func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (node.Deps, func(), error) {
 	if err := checkPlugins(cfg); err != nil {
 		return node.Deps{}, nil, err
 	}
+	var mu sync.Mutex
+	var loaded []*pluginhost.Plugin
 	var procs []*pluginhost.Process
 	metrics := pluginhost.NewMetrics()
-	var closers []io.Closer // in-process plugins with something to stop (a transport's listener)
 	stopAll := func() {
-		for _, p := range procs {
-			p.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		for i := len(loaded) - 1; i >= 0; i-- {
+			loaded[i].Close()
 		}
-		for _, c := range closers {
-			c.Close()
-		}
+		loaded = nil
 	}
 	host := &actions.Host{}
 	tracing := &telemetry.Late{}
 	// The peers' node names, learned from their answers: shown beside their URLs in spans, logs,
 	// metrics and the dashboard.
 	peerNames := cluster.NewPeerNames(logger.Named("peers"))
-	handlers, err := startHandlers(ctx, cfg, host, tracing, logger, &procs)
-	if err != nil {
-		stopAll()
-		return node.Deps{}, nil, err
+	load := func(kind, name string, defaults map[string]any) (*pluginhost.Plugin, error) {
+		spec, err := pluginSpec(cfg, kind, name, defaults)
+		if err != nil {
+			return nil, err
+		}
+		spec.Host = host
+		if spec.New == nil {
+			spec.TracerProvider = tracing
+		}
+		p, err := pluginhost.Load(ctx, spec, logger.Named("plugin"))
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		loaded = append(loaded, p)
+		if p.Process() != nil {
+			procs = append(procs, p.Process())
+		}
+		mu.Unlock()
+		return p, nil
 	}
+	var handlers []actions.Handler
 	transports := map[string]sdk.Transport{}
-	policies := map[string]sdk.FlushPolicy{}
-	names := map[string]map[string]bool{sdk.KindTransport: {cfg.Replication.Transport: true},
-		sdk.KindFlushPolicy: {cfg.Replication.FlushPolicy: true}}
-	for _, pt := range cfg.Replication.Peers {
-		if pt.Transport != "" {
-			names[sdk.KindTransport][pt.Transport] = true
+	policies := map[string]*pluginhost.Plugin{}
+	for _, u := range pluginUses(cfg) {
+		p, err := load(u.kind, u.name, u.defaults)
+		if err != nil {
+			stopAll()
+			return node.Deps{}, nil, err
 		}
-		if pt.FlushPolicy != "" {
-			names[sdk.KindFlushPolicy][pt.FlushPolicy] = true
+		switch u.kind {
+		case sdk.KindActionHandler:
+			handlers = append(handlers, actions.Handler{Name: u.name, Impl: p.ActionHandler()})
+		case sdk.KindTransport:
+			if hp, ok := p.Impl().(*httptransport.Plugin); ok {
+				hp.OnPeerName(peerNames.Learn)
+			}
+			transports[u.name] = p.Transport()
+		case sdk.KindFlushPolicy:
+			policies[u.name] = p
 		}
 	}
-	for kind, set := range names {
-		for name := range set {
-			spec, run, err := pluginSpec(cfg, kind, name)
-			if err != nil {
-				stopAll()
-				return node.Deps{}, nil, err
-			}
-			if !run {
-				if kind == sdk.KindTransport {
-					t := builtinTransports[name](cfg)
-					if ht, ok := t.(*httptransport.Transport); ok {
-						ht.OnPeerName(peerNames.Learn)
-					}
-					if err := configureBuiltin(ctx, cfg, kind, name, t, host); err != nil {
-						stopAll()
-						return node.Deps{}, nil, err
-					}
-					transports[name] = t
-					if c, ok := t.(io.Closer); ok {
-						closers = append(closers, c)
-					}
-				}
-				continue
-			}
-			spec.Host, spec.TracerProvider = host, tracing
-			p, err := pluginhost.Start(ctx, spec, logger.Named("plugin"))
-			if err != nil {
-				stopAll()
-				return node.Deps{}, nil, err
-			}
-			procs = append(procs, p)
-			if kind == sdk.KindTransport {
-				transports[name] = p.Transport()
-			} else {
-				policies[name] = p.FlushPolicy()
-			}
+	// An in-process built-in flush policy takes the peer's max_batch_size and batching_delay (a
+	// peer block's tuning) as its defaults: one instance per distinct setting, loaded as above. A
+	// plugin process serves every peer with its block's settings.
+	perPeer := map[string]sdk.FlushPolicy{}
+	policyFor := func(name string, c replication.Config) (sdk.FlushPolicy, error) {
+		p := policies[name]
+		if p.Process() != nil {
+			return p.FlushPolicy(), nil
 		}
+		key := fmt.Sprintf("%s/%d/%s", name, c.MaxBatchSize, c.BatchingDelay)
+		mu.Lock()
+		f, ok := perPeer[key]
+		mu.Unlock()
+		if ok {
+			return f, nil
+		}
+		if c.MaxBatchSize == replicationConfig(cfg).MaxBatchSize && c.BatchingDelay == cfg.Replication.BatchingDelay {
+			f = p.FlushPolicy()
+		} else {
+			np, err := load(sdk.KindFlushPolicy, name, builtinDefaults(cfg, sdk.KindFlushPolicy, name, c))
+			if err != nil {
+				return nil, err
+			}
+			f = np.FlushPolicy()
+		}
+		mu.Lock()
+		perPeer[key] = f
+		mu.Unlock()
+		return f, nil
 	}
 	transport := func(name string) sdk.Transport { return transports[name] }
 	base := replicationConfig(cfg)
@@ -263,7 +368,11 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 	}
 	deps := node.Deps{Logger: logger, OnStop: stopAll, ActionHandlers: handlers, Host: host, Tracing: tracing,
 		Collectors: []node.MetricsCollector{metrics}, PeerNames: peerNames}
-	deps.ReadyChecks = func() []node.Check { return pluginChecks(procs) }
+	deps.ReadyChecks = func() []node.Check {
+		mu.Lock()
+		defer mu.Unlock()
+		return pluginChecks(procs)
+	}
 	deps.NewReplicator = func(reg *registry.Registry, tel *telemetry.Provider) (node.Replicator, error) {
 		r := replication.New(replication.Options{
 			Config: base,
@@ -303,10 +412,11 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 						c.MaxBatchSize = *pt.MaxBatchSize
 					}
 				}
-				if pol, ok := policies[pname]; ok {
-					return transport(tname), pol, nil
+				pol, err := policyFor(pname, c)
+				if err != nil {
+					return nil, nil, err
 				}
-				return transport(tname), builtinPolicies[pname](c.MaxBatchSize, c), nil
+				return transport(tname), pol, nil
 			},
 			EncodeInstance: func(i *registry.Instance) []byte { return codec.AppendInstanceBare(nil, i) },
 			OnConflict: func(ctx context.Context, p sdk.Peer, entity []byte) {
@@ -344,37 +454,6 @@ func pluginChecks(procs []*pluginhost.Process) []node.Check {
 	return out
 }
 
-// startHandlers starts the action handlers replication.action_handlers lists, in order: plugin
-// processes for plugin blocks, built-ins in-process. In-process handlers are configured here as
-// processes are, with the block's config {} and the host service; a refused configuration names
-// the block (or the action_handlers key).
-func startHandlers(ctx context.Context, cfg *config.Config, host sdk.Host, tracing *telemetry.Late, logger hclog.Logger,
-	procs *[]*pluginhost.Process) ([]actions.Handler, error) {
-	var out []actions.Handler
-	for _, name := range cfg.Replication.ActionHandlers {
-		spec, run, err := pluginSpec(cfg, sdk.KindActionHandler, name)
-		if err != nil {
-			return nil, err
-		}
-		if run {
-			spec.Host, spec.TracerProvider = host, tracing
-			p, err := pluginhost.Start(ctx, spec, logger.Named("plugin"))
-			if err != nil {
-				return nil, err
-			}
-			*procs = append(*procs, p)
-			out = append(out, actions.Handler{Name: name, Impl: p.ActionHandler()})
-			continue
-		}
-		h := builtinHandlers[name]()
-		if err := configureBuiltin(ctx, cfg, sdk.KindActionHandler, name, h, host); err != nil {
-			return nil, err
-		}
-		out = append(out, actions.Handler{Name: name, Impl: h})
-	}
-	return out, nil
-}
-
 // pluginTelemetry is what plugins are told of the node's tracing, so their own spans join the
 // node's traces at the same collector.
 func pluginTelemetry(cfg *config.Config) sdk.Telemetry {
@@ -384,37 +463,6 @@ func pluginTelemetry(cfg *config.Config) sdk.Telemetry {
 	}
 	return sdk.Telemetry{Endpoint: t.Endpoint, Protocol: t.Exporter, SampleRatio: t.SampleRatio,
 		ServiceName: cfg.Telemetry.ServiceName + "-plugins"}
-}
-
-// configureBuiltin hands an in-process built-in plugin what a plugin process gets at Configure:
-// its block's config {}, the node's identity, telemetry settings and the host service. A refused
-// configuration names the plugin block, or the replication key that selected the plugin.
-func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string, impl any, host sdk.Host) error {
-	c, ok := impl.(sdk.Configurable)
-	if !ok {
-		return nil
-	}
-	pc := cfg.Plugins[kind][name]
-	pa, err := peerAuthConfig(cfg)
-	if err != nil {
-		return err
-	}
-	var errs []string
-	for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: pc.Config, NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
-		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host, PeerAuth: pa}) {
-		if !d.Warning {
-			errs = append(errs, strings.TrimSuffix("config."+d.Path, ".")+": "+d.Message)
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	where := cfg.PosOf("replication")
-	if _, ok := cfg.Plugins[kind][name]; ok {
-		where = cfg.PosOf("plugin", kind, name)
-	}
-	sort.Strings(errs)
-	return fmt.Errorf("%s: %s %q: configuration refused: %s", where, kind, name, strings.Join(errs, "; "))
 }
 
 // nodeURL is the node's Eureka base URL as peers reach it.

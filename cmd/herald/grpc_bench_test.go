@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/e2e"
-	"github.com/heraldhq/herald/core/config"
 	"github.com/heraldhq/herald/core/eureka/codec"
 	grpctransport "github.com/heraldhq/herald/plugins/transport/grpc"
 	"github.com/heraldhq/herald/sdk"
@@ -86,9 +85,9 @@ func BenchmarkTransports(b *testing.B) {
 func trackGRPC(b *testing.B) func() []*grpctransport.Plugin {
 	var mu sync.Mutex
 	var made []*grpctransport.Plugin
-	orig := builtinTransports["grpc"]
-	builtinTransports["grpc"] = func(cfg *config.Config) sdk.Transport {
-		t := orig(cfg)
+	orig := builtins[sdk.KindTransport]["grpc"]
+	builtins[sdk.KindTransport]["grpc"] = func() any {
+		t := orig()
 		if p, ok := t.(*grpctransport.Plugin); ok {
 			mu.Lock()
 			made = append(made, p)
@@ -96,7 +95,7 @@ func trackGRPC(b *testing.B) func() []*grpctransport.Plugin {
 		}
 		return t
 	}
-	b.Cleanup(func() { builtinTransports["grpc"] = orig })
+	b.Cleanup(func() { builtins[sdk.KindTransport]["grpc"] = orig })
 	return func() []*grpctransport.Plugin {
 		mu.Lock()
 		defer mu.Unlock()

@@ -98,8 +98,10 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 const configUsage = `Usage: herald config validate FILE [-set key=value ...]
 
 Loads FILE as herald server would (environment variables HERALD_<KEY__PATH> and -set flags
-override it), checks every option and the plugins the replication block names, and prints a
-summary. Exit status: 0 valid, 1 invalid, 2 usage error.
+override it) and runs the checks herald server runs at start: every option, TLS material and
+credentials, and every plugin the configuration selects (binary, checksum, handshake, its config
+block against the plugin's schema and the plugin's own validation; each plugin process is
+launched, checked and closed, and starts nothing). Prints a summary. Exit status: 0 valid, 1 invalid, 2 usage error.
 
 Flags:
 `
@@ -156,6 +158,12 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	// The TLS material and credentials are read as herald server reads them at start.
 	if _, err := nodeTrust(cfg, cfg.Node.Name); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	// Every plugin goes through the checks herald server runs when it loads it (handshake, schema,
+	// the plugin's own validation), launched and closed again: nothing listens.
+	if err := checkPluginsRun(context.Background(), cfg, hclog.NewNullLogger()); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

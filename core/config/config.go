@@ -245,7 +245,8 @@ type PluginConfig struct {
 	SHA256 string `koanf:"sha256"`
 	// OutOfProcess runs a built-in plugin as its own process (herald plugin serve KIND NAME).
 	OutOfProcess bool `koanf:"out_of_process"`
-	// Config is the plugin's own `config {}` block, passed to the plugin, which validates it.
+	// Config is the plugin's own `config {}` block: the plugin host checks it against the plugin's
+	// schema (unknown keys, types, required keys) and hands it to the plugin as JSON.
 	Config map[string]any `koanf:"config"`
 }
 

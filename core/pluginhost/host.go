@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,10 +35,25 @@ type Spec struct {
 	Env     []string
 	// SHA256 is the expected hex checksum of Command's binary ("" = not checked).
 	SHA256 string
-	// Config is the block's config {} data, handed to the plugin's Configure.
+	// Config is the block's config {} data. The host checks it against the plugin's schema, then
+	// hands it to the plugin's Configure as JSON.
 	Config map[string]any
+	// Defaults are config keys the node sets for a built-in plugin from its own settings
+	// (replication.read_timeout for the http transport); the block's keys win.
+	Defaults map[string]any
 	// Source is where the block is ("config.hcl:42,1"), for error messages.
 	Source string
+	// KeyPos returns where a key of the config block was set ("config.hcl:44,5"), for error
+	// messages; nil: Source.
+	KeyPos func(path []string) string
+	// FromText reports whether a config key was set as text (an environment variable or a -set
+	// flag), so a string "7" is read as the number or bool the plugin's schema wants.
+	FromText func(path []string) bool
+	// New makes the plugin in-process (a built-in); nil runs Command as a plugin process.
+	New func() any
+	// ValidateOnly checks the plugin and its configuration and starts nothing (herald config
+	// validate): the plugin is launched, described, checked and closed.
+	ValidateOnly bool
 	// Node identity and log level passed to Configure.
 	NodeName, NodeURL, LogLevel string
 	// Telemetry tells the plugin where to send its own spans.
@@ -165,32 +178,13 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 		client.Kill()
 		return p.errorf("%v", err)
 	}
-	if d, ok := raw.(sdk.Describer); ok {
-		if info := d.Info(); info.Kind != "" && info.Kind != p.spec.Kind {
-			client.Kill()
-			return p.errorf("the plugin is a %s, not a %s", info.Kind, p.spec.Kind)
-		}
+	if err := configure(ctx, p.spec, raw, p.logger); err != nil {
+		client.Kill()
+		return err
 	}
-	if c, ok := raw.(sdk.Configurable); ok {
-		var errs []string
-		for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: p.spec.Config, NodeName: p.spec.NodeName,
-			NodeURL: p.spec.NodeURL, LogLevel: p.spec.LogLevel, Telemetry: p.spec.Telemetry, Host: p.spec.Host,
-			PeerAuth: p.spec.PeerAuth}) {
-			key := "config"
-			if d.Path != "" {
-				key += "." + d.Path
-			}
-			if d.Warning {
-				p.logger.Warn("plugin configuration", "key", key, "warning", d.Message)
-				continue
-			}
-			errs = append(errs, key+": "+d.Message)
-		}
-		if len(errs) > 0 {
-			sort.Strings(errs)
-			client.Kill()
-			return p.errorf("configuration refused: %s", strings.Join(errs, "; "))
-		}
+	if p.spec.ValidateOnly {
+		client.Kill()
+		return nil
 	}
 	p.mu.Lock()
 	p.client, p.impl, p.state = client, raw, StateRunning

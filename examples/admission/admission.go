@@ -51,12 +51,29 @@ type Admission struct {
 // New returns the handler with no rules; Configure sets them.
 func New() *Admission { return &Admission{} }
 
+// Config is the handler's config {} block.
+type Config struct {
+	RequiredMetadata []string `config:"required_metadata" description:"metadata keys every instance must carry"`
+	AppPattern       string   `config:"app_pattern" description:"regular expression application names must match"`
+}
+
+// Validate implements sdk.Validator: the keys are not empty and the pattern compiles.
+func (c Config) Validate() []sdk.Diagnostic {
+	var diags []sdk.Diagnostic
+	for i, k := range c.RequiredMetadata {
+		if k == "" {
+			diags = append(diags, sdk.Diagnostic{Path: fmt.Sprintf("required_metadata[%d]", i), Message: "want a metadata key, got \"\""})
+		}
+	}
+	if _, err := regexp.Compile(c.AppPattern); err != nil {
+		diags = append(diags, sdk.Diagnostic{Path: "app_pattern", Message: fmt.Sprintf("want a regular expression: %v", err)})
+	}
+	return diags
+}
+
 // Info implements sdk.Describer.
 func (a *Admission) Info() sdk.Info {
-	return sdk.Info{Name: "admission", Kind: sdk.KindActionHandler, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "required_metadata", Type: "list", Description: "metadata keys every instance must carry"},
-		{Path: "app_pattern", Type: "string", Description: "regular expression application names must match"},
-	}}
+	return sdk.Info{Name: "admission", Kind: sdk.KindActionHandler, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
 }
 
 // Actions implements sdk.ActionHandler.
@@ -66,47 +83,19 @@ func (a *Admission) Actions() []sdk.ActionSpec {
 
 // Configure implements sdk.Configurable.
 func (a *Admission) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	var r Rules
-	for k, v := range req.Config {
-		switch k {
-		case "required_metadata":
-			list, ok := v.([]any)
-			if ss, isStrings := v.([]string); isStrings { // set from Go rather than HCL
-				list, ok = make([]any, len(ss)), true
-				for i, s := range ss {
-					list[i] = s
-				}
-			}
-			if !ok {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a list of strings, got %v", v)})
-				continue
-			}
-			for i, e := range list {
-				s, ok := e.(string)
-				if !ok || s == "" {
-					diags = append(diags, sdk.Diagnostic{Path: fmt.Sprintf("%s[%d]", k, i), Message: fmt.Sprintf("want a metadata key, got %v", e)})
-					continue
-				}
-				r.RequiredMetadata = append(r.RequiredMetadata, s)
-			}
-		case "app_pattern":
-			s, _ := v.(string)
-			re, err := regexp.Compile(s)
-			if err != nil || s == "" {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a regular expression, got %v", v)})
-				continue
-			}
-			r.AppPattern = re
-		default:
-			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: app_pattern, required_metadata)"})
-		}
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
+		return diags
+	}
+	r := Rules{RequiredMetadata: c.RequiredMetadata}
+	if c.AppPattern != "" {
+		r.AppPattern = regexp.MustCompile(c.AppPattern) // compiled by Validate
 	}
 	sort.Strings(r.RequiredMetadata)
 	a.mu.Lock()
 	a.rules = r
 	a.mu.Unlock()
-	return diags
+	return nil
 }
 
 func (a *Admission) check(it sdk.Item) string {

@@ -75,7 +75,13 @@ func TestRulesFromConfig(t *testing.T) {
 }
 
 func TestConfigDiagnostics(t *testing.T) {
+	// A value of the wrong type is refused with its key, before the plugin's own checks run.
 	d := plugintest.Configure(t, New(), map[string]any{"app_pattern": "([", "required_metadata": []any{"owner", 3}}, nil)
+	if len(d) != 1 || d[0].Path != "required_metadata[1]" {
+		t.Errorf("diagnostics: %+v", d)
+	}
+	// Config.Validate refuses what the types allow but the rules do not.
+	d = plugintest.Configure(t, New(), map[string]any{"app_pattern": "([", "required_metadata": []any{"owner", ""}}, nil)
 	paths := map[string]bool{}
 	for _, x := range d {
 		paths[x.Path] = true

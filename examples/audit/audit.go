@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,11 +37,29 @@ type Line struct {
 // New returns the handler; Configure opens its file.
 func New() *Audit { return &Audit{now: time.Now} }
 
+// Config is the handler's config {} block.
+type Config struct {
+	Path string `config:"path,required" description:"file the audit trail is appended to (JSON lines)"`
+}
+
+// Validate implements sdk.Validator: a file path whose folder exists (checked by herald config
+// validate too, before anything is opened).
+func (c Config) Validate() []sdk.Diagnostic {
+	if c.Path == "" {
+		return []sdk.Diagnostic{{Path: "path", Message: "want a file path, got \"\""}}
+	}
+	if st, err := os.Stat(c.Path); err == nil && st.IsDir() {
+		return []sdk.Diagnostic{{Path: "path", Message: fmt.Sprintf("%s is a folder: want a file", c.Path)}}
+	}
+	if _, err := os.Stat(filepath.Dir(c.Path)); err != nil {
+		return []sdk.Diagnostic{{Path: "path", Message: fmt.Sprintf("cannot append to %s: %v", c.Path, err)}}
+	}
+	return nil
+}
+
 // Info implements sdk.Describer.
 func (a *Audit) Info() sdk.Info {
-	return sdk.Info{Name: "audit", Kind: sdk.KindActionHandler, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "path", Type: "string", Required: true, Description: "file the audit trail is appended to (JSON lines)"},
-	}}
+	return sdk.Info{Name: "audit", Kind: sdk.KindActionHandler, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
 }
 
 // Actions implements sdk.ActionHandler: observe all five actions.
@@ -52,28 +71,13 @@ func (a *Audit) Actions() []sdk.ActionSpec {
 	return out
 }
 
-// Configure implements sdk.Configurable: `path` is required and must be writable.
+// Configure implements sdk.Configurable: it opens the file for appending.
 func (a *Audit) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	path := ""
-	for k, v := range req.Config {
-		switch k {
-		case "path":
-			s, ok := v.(string)
-			if !ok || s == "" {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a file path, got %v", v)})
-			}
-			path = s
-		default:
-			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: path)"})
-		}
-	}
-	if _, set := req.Config["path"]; !set {
-		diags = append(diags, sdk.Diagnostic{Path: "path", Message: "required: the file to append the audit trail to"})
-	}
-	if len(diags) > 0 {
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
 		return diags
 	}
+	path := c.Path
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
 		return []sdk.Diagnostic{{Path: "path", Message: fmt.Sprintf("cannot open for appending: %v", err)}}
@@ -84,7 +88,7 @@ func (a *Audit) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Dia
 	}
 	a.f, a.node = f, req.NodeName
 	a.mu.Unlock()
-	return diags
+	return nil
 }
 
 // Receive implements sdk.ActionHandler: one line per observed item. A write error fails the

@@ -20,43 +20,40 @@ type Window struct {
 // New returns the policy with a 2 ms window and batches of up to 250.
 func New() *Window { return &Window{window: 2 * time.Millisecond, maxBatch: 250} }
 
+// Config is the policy's config {} block: its keys, types and defaults, from which the SDK
+// derives the schema herald checks the block against.
+type Config struct {
+	Window   time.Duration `config:"window" default:"2ms" description:"longest a task waits for company"`
+	MaxBatch int           `config:"max_batch" default:"250" description:"most tasks per batch (capped by the host's max_batch_size)"`
+}
+
+// Validate implements sdk.Validator.
+func (c Config) Validate() []sdk.Diagnostic {
+	var diags []sdk.Diagnostic
+	if c.Window <= 0 || c.Window > time.Minute {
+		diags = append(diags, sdk.Diagnostic{Path: "window", Message: fmt.Sprintf("want a duration between 0 and 1m such as \"2ms\", got %s", c.Window)})
+	}
+	if c.MaxBatch < 1 {
+		diags = append(diags, sdk.Diagnostic{Path: "max_batch", Message: fmt.Sprintf("want a whole number ≥ 1, got %d", c.MaxBatch)})
+	}
+	return diags
+}
+
 // Info implements sdk.Describer.
 func (w *Window) Info() sdk.Info {
-	return sdk.Info{Name: "window", Kind: sdk.KindFlushPolicy, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "window", Type: "duration", Default: "2ms", Description: "longest a task waits for company"},
-		{Path: "max_batch", Type: "number", Default: 250, Description: "most tasks per batch (capped by the host's max_batch_size)"},
-	}}
+	return sdk.Info{Name: "window", Kind: sdk.KindFlushPolicy, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
 }
 
 // Configure implements sdk.Configurable.
 func (w *Window) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	window, maxBatch := 2*time.Millisecond, 250
-	for k, v := range req.Config {
-		switch k {
-		case "window":
-			s, _ := v.(string)
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 || d > time.Minute {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a duration between 0 and 1m such as \"2ms\", got %v", v)})
-				continue
-			}
-			window = d
-		case "max_batch":
-			n, ok := wholeNumber(v)
-			if !ok || n < 1 {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a whole number ≥ 1, got %v", v)})
-				continue
-			}
-			maxBatch = n
-		default:
-			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: max_batch, window)"})
-		}
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
+		return diags
 	}
 	w.mu.Lock()
-	w.window, w.maxBatch = window, maxBatch
+	w.window, w.maxBatch = c.Window, c.MaxBatch
 	w.mu.Unlock()
-	return diags
+	return nil
 }
 
 // Decide implements sdk.FlushPolicy. It is a pure function of the state: the host enforces the
@@ -74,15 +71,4 @@ func (w *Window) Decide(_ context.Context, s sdk.PendingState) (sdk.FlushDecisio
 		d.CutNow = true
 	}
 	return d, nil
-}
-
-// wholeNumber reads a number from the config block: a float64 from HCL or JSON, an int from Go.
-func wholeNumber(v any) (int, bool) {
-	switch x := v.(type) {
-	case int:
-		return x, true
-	case float64:
-		return int(x), x == float64(int(x))
-	}
-	return 0, false
 }

@@ -37,9 +37,14 @@ func TestRule(t *testing.T) {
 }
 
 func TestConfigDiagnostics(t *testing.T) {
-	d := plugintest.Configure(t, New(), map[string]any{"window": "-1s", "max_batch": 0.5}, nil)
+	d := plugintest.Configure(t, New(), map[string]any{"window": "-1s", "max_batch": 0}, nil)
 	if len(d) != 2 {
 		t.Errorf("want two diagnostics, got %+v", d)
+	}
+	// A fraction is refused by type, before Validate.
+	d = plugintest.Configure(t, New(), map[string]any{"max_batch": 0.5}, nil)
+	if len(d) != 1 || d[0].Path != "max_batch" {
+		t.Errorf("want one diagnostic for max_batch, got %+v", d)
 	}
 }
 

@@ -81,48 +81,37 @@ func New() *JSONLine {
 	return &JSONLine{portOffset: defaultPortOffset, timeout: defaultTimeout, host: sdk.NoHost()}
 }
 
-// Info implements sdk.Describer.
-func (j *JSONLine) Info() sdk.Info {
-	return sdk.Info{Name: "jsonline", Kind: sdk.KindTransport, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "listen", Type: "string", Description: `address of the receiving side ("off": none; default: the node's host, its port + port_offset)`},
-		{Path: "port_offset", Type: "number", Default: defaultPortOffset, Description: "a peer's jsonline port is its Eureka port plus this"},
-		{Path: "timeout", Type: "duration", Default: defaultTimeout.String(), Description: "longest a send may take"},
-	}}
+// Config is the transport's config {} block.
+type Config struct {
+	Listen     string        `config:"listen" description:"address of the receiving side (\"off\": none; default: the node's host, its port + port_offset)"`
+	PortOffset int           `config:"port_offset" default:"2000" description:"a peer's jsonline port is its Eureka port plus this"`
+	Timeout    time.Duration `config:"timeout" default:"5s" description:"longest a send may take"`
 }
 
-// Configure implements sdk.Configurable: it checks the config block and starts the receiving side.
-func (j *JSONLine) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
+// Validate implements sdk.Validator.
+func (c Config) Validate() []sdk.Diagnostic {
 	var diags []sdk.Diagnostic
-	offset, timeout, listen := defaultPortOffset, defaultTimeout, ""
-	for k, v := range req.Config {
-		switch k {
-		case "listen":
-			listen, _ = v.(string)
-			if listen == "" {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf(`want "host:port" or "off", got %v`, v)})
-			}
-		case "port_offset":
-			f, ok := v.(float64)
-			if !ok || f < 1 || f > 60000 || f != float64(int(f)) {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf("want a whole number between 1 and 60000, got %v", v)})
-				continue
-			}
-			offset = int(f)
-		case "timeout":
-			s, _ := v.(string)
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				diags = append(diags, sdk.Diagnostic{Path: k, Message: fmt.Sprintf(`want a duration such as "5s", got %v`, v)})
-				continue
-			}
-			timeout = d
-		default:
-			diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key (known: listen, port_offset, timeout)"})
-		}
+	if c.PortOffset < 1 || c.PortOffset > 60000 {
+		diags = append(diags, sdk.Diagnostic{Path: "port_offset", Message: fmt.Sprintf("want a whole number between 1 and 60000, got %d", c.PortOffset)})
 	}
-	if len(diags) > 0 {
+	if c.Timeout <= 0 {
+		diags = append(diags, sdk.Diagnostic{Path: "timeout", Message: fmt.Sprintf(`want a duration such as "5s", got %s`, c.Timeout)})
+	}
+	return diags
+}
+
+// Info implements sdk.Describer.
+func (j *JSONLine) Info() sdk.Info {
+	return sdk.Info{Name: "jsonline", Kind: sdk.KindTransport, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
+}
+
+// Configure implements sdk.Configurable: it decodes the config block and starts the receiving side.
+func (j *JSONLine) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
 		return diags
 	}
+	offset, timeout, listen := c.PortOffset, c.Timeout, c.Listen
 	if listen == "" {
 		addr, err := offsetAddress(req.NodeURL, offset)
 		if err != nil {

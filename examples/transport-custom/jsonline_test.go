@@ -83,7 +83,7 @@ func TestPeerByEurekaURL(t *testing.T) {
 }
 
 func TestConfigDiagnostics(t *testing.T) {
-	d := plugintest.Configure(t, New(), map[string]any{"timeout": "soon", "port_offset": 0.5, "listen": ""}, nil)
+	d := plugintest.Configure(t, New(), map[string]any{"timeout": "soon", "port_offset": 0.5, "listen": 8000}, nil)
 	paths := map[string]bool{}
 	for _, x := range d {
 		paths[x.Path] = !x.Warning && x.Message != ""

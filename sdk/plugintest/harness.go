@@ -2,6 +2,7 @@ package plugintest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"testing"
 	"time"
@@ -99,10 +100,11 @@ func Configure(tb testing.TB, p any, cfg map[string]any, host sdk.Host) []sdk.Di
 	if host == nil {
 		host = NewFakeHost()
 	}
-	if cfg == nil {
-		cfg = map[string]any{}
+	raw, err := json.Marshal(cfg) // as herald hands a config {} block to a plugin
+	if err != nil {
+		tb.Fatalf("plugintest: the config cannot be sent to the plugin: %v", err)
 	}
-	return c.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, NodeName: NodeName,
+	return c.Configure(context.Background(), sdk.ConfigureRequest{Config: raw, NodeName: NodeName,
 		NodeURL: NodeURL, LogLevel: "info", Host: host, PeerAuth: PeerAuth})
 }
 

@@ -41,18 +41,19 @@ func (h *Handler) Info() sdk.Info {
 	return sdk.Info{Name: "eureka", Kind: sdk.KindActionHandler, ProtocolVersion: sdk.ProtocolVersion}
 }
 
-// Configure implements sdk.Configurable. The handler takes no settings.
+// Configure implements sdk.Configurable. The handler takes no settings (its Info declares none,
+// so the host refuses any key in its config {} block); it keeps the host.
 func (h *Handler) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	for k := range req.Config {
-		diags = append(diags, sdk.Diagnostic{Path: k, Message: "unknown key: the eureka action handler takes no settings"})
+	var none struct{}
+	if diags := req.Decode(&none); sdk.HasErrors(diags) {
+		return diags
 	}
 	h.mu.Lock()
 	if req.Host != nil {
 		h.host = req.Host
 	}
 	h.mu.Unlock()
-	return diags
+	return nil
 }
 
 // Receive implements sdk.ActionHandler: it applies a run of one action with the registry's rules

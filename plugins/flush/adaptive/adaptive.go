@@ -44,7 +44,6 @@ package adaptive
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -56,15 +55,36 @@ import (
 // Config is the policy's settings, the keys of its config {} block.
 type Config struct {
 	// MaxBatchSize (max_batch_size) is the most tasks in one batch, and MinCount at full load.
-	MaxBatchSize int
+	MaxBatchSize int `config:"max_batch_size" default:"250" description:"Most tasks in one batch; the count a batch waits for at full load."`
 	// MaxDelay (max_delay) is MaxAge at full load: the longest a task waits for a batch to fill.
 	// 0 never holds a task back (only MinCount and the workers' availability batch tasks).
-	MaxDelay time.Duration
+	MaxDelay time.Duration `config:"max_delay" default:"5ms" description:"Longest a task waits for a batch to fill, at full load; light load cuts at once."`
 	// TargetLatency (target_latency) is the send latency above which the peer counts as loaded;
 	// at twice this latency the latency pressure is full.
-	TargetLatency time.Duration
+	TargetLatency time.Duration `config:"target_latency" default:"2ms" description:"Send latency above which the peer counts as loaded (fully at twice this)."`
 	// RecheckAfter (recheck_after) is how long the host keeps a decision before asking again.
-	RecheckAfter time.Duration
+	RecheckAfter time.Duration `config:"recheck_after" default:"5ms" description:"How long the host keeps a decision before asking again (at least 1ms)."`
+}
+
+// Validate implements sdk.Validator: the ranges the rule needs.
+func (c Config) Validate() []sdk.Diagnostic {
+	var diags []sdk.Diagnostic
+	bad := func(key, format string, a ...any) {
+		diags = append(diags, sdk.Diagnostic{Path: key, Message: fmt.Sprintf(format, a...)})
+	}
+	if c.MaxBatchSize < 1 || c.MaxBatchSize > math.MaxInt32 {
+		bad("max_batch_size", "want a whole number of at least 1 (and at most %d), got %d", math.MaxInt32, c.MaxBatchSize)
+	}
+	if c.MaxDelay < 0 {
+		bad("max_delay", "want a duration such as \"5ms\" (0 never holds a task back), got %q", c.MaxDelay)
+	}
+	if c.TargetLatency <= 0 {
+		bad("target_latency", "want a positive duration such as \"2ms\", got %q", c.TargetLatency)
+	}
+	if c.RecheckAfter < time.Millisecond {
+		bad("recheck_after", "want a duration of at least 1ms such as \"5ms\" (the host keeps decisions in whole milliseconds), got %q", c.RecheckAfter)
+	}
+	return diags
 }
 
 // Defaults.
@@ -175,108 +195,16 @@ func (p *Policy) Decide(_ context.Context, s sdk.PendingState) (sdk.FlushDecisio
 
 // Info implements sdk.Describer.
 func (p *Policy) Info() sdk.Info {
-	return sdk.Info{Name: "adaptive", Kind: sdk.KindFlushPolicy, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "max_batch_size", Type: "number", Default: DefaultMaxBatchSize,
-			Description: "Most tasks in one batch; the count a batch waits for at full load."},
-		{Path: "max_delay", Type: "duration", Default: DefaultMaxDelay.String(),
-			Description: "Longest a task waits for a batch to fill, at full load; light load cuts at once."},
-		{Path: "target_latency", Type: "duration", Default: DefaultTargetLatency.String(),
-			Description: "Send latency above which the peer counts as loaded (fully at twice this)."},
-		{Path: "recheck_after", Type: "duration", Default: DefaultRecheckAfter.String(),
-			Description: "How long the host keeps a decision before asking again (at least 1ms)."},
-	}}
+	return sdk.Info{Name: "adaptive", Kind: sdk.KindFlushPolicy, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
 }
-
-const knownKeys = "max_batch_size, max_delay, target_latency, recheck_after"
 
 // Configure implements sdk.Configurable. Keys not given take the defaults; a bad value or an
 // unknown key refuses the whole configuration and leaves the current one in place.
 func (p *Policy) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	bad := func(key, format string, a ...any) {
-		diags = append(diags, sdk.Diagnostic{Path: key, Message: fmt.Sprintf(format, a...)})
-	}
-	c := DefaultConfig()
-	for k, v := range req.Config {
-		switch k {
-		case "max_batch_size":
-			n, ok := wholeNumber(v)
-			if !ok || n < 1 {
-				bad(k, "want a whole number of at least 1, got %s", show(v))
-				continue
-			}
-			c.MaxBatchSize = n
-		case "max_delay":
-			d, ok := duration(v)
-			if !ok || d < 0 {
-				bad(k, "want a duration such as \"5ms\" (0 never holds a task back), got %s", show(v))
-				continue
-			}
-			c.MaxDelay = d
-		case "target_latency":
-			d, ok := duration(v)
-			if !ok || d <= 0 {
-				bad(k, "want a positive duration such as \"2ms\", got %s", show(v))
-				continue
-			}
-			c.TargetLatency = d
-		case "recheck_after":
-			d, ok := duration(v)
-			if !ok || d < time.Millisecond {
-				bad(k, "want a duration of at least 1ms such as \"5ms\" (the host keeps decisions in whole milliseconds), got %s", show(v))
-				continue
-			}
-			c.RecheckAfter = d
-		default:
-			bad(k, "unknown key (known: %s)", knownKeys)
-		}
-	}
-	if len(diags) > 0 {
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
 		return diags
 	}
 	p.cfg.Store(&c)
 	return nil
-}
-
-// wholeNumber accepts the number types a config block arrives with: int64 from HCL in-process,
-// float64 from JSON in a plugin process.
-func wholeNumber(v any) (int, bool) {
-	switch n := v.(type) {
-	case int:
-		return n, true
-	case int64:
-		if n > math.MaxInt32 {
-			return 0, false
-		}
-		return int(n), true
-	case float64:
-		if n != math.Trunc(n) || n > math.MaxInt32 || n < math.MinInt32 {
-			return 0, false
-		}
-		return int(n), true
-	case json.Number:
-		i, err := n.Int64()
-		if err != nil || i > math.MaxInt32 {
-			return 0, false
-		}
-		return int(i), true
-	}
-	return 0, false
-}
-
-func duration(v any) (time.Duration, bool) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	return d, err == nil
-}
-
-// show renders a config value for a diagnostic: strings quoted, the rest as Go prints them.
-func show(v any) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprintf("%v", v)
 }

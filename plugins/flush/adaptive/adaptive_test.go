@@ -2,6 +2,7 @@ package adaptive_test
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"sort"
@@ -182,7 +183,10 @@ func TestDecisionBounds(t *testing.T) {
 }
 
 func TestInfo(t *testing.T) {
-	info := adaptive.New(adaptive.DefaultConfig()).Info()
+	info, err := sdk.InfoOf(adaptive.New(adaptive.DefaultConfig()), sdk.KindFlushPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if info.Name != "adaptive" || info.Kind != sdk.KindFlushPolicy || info.ProtocolVersion != sdk.ProtocolVersion {
 		t.Fatalf("info: %+v", info)
 	}
@@ -201,7 +205,7 @@ func TestInfo(t *testing.T) {
 	}
 	// The documented defaults are the ones Configure applies.
 	p := adaptive.New(adaptive.Config{MaxBatchSize: 7})
-	if diags := p.Configure(context.Background(), sdk.ConfigureRequest{Config: defaults}); diags != nil {
+	if diags := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, defaults)}); diags != nil {
 		t.Fatalf("schema defaults refused: %v", diags)
 	}
 	if p.Config() != adaptive.DefaultConfig() {
@@ -220,11 +224,12 @@ func TestConfigure(t *testing.T) {
 	}
 	want := adaptive.Config{MaxBatchSize: 100, MaxDelay: 10 * time.Millisecond, TargetLatency: time.Millisecond,
 		RecheckAfter: 3 * time.Millisecond}
-	// Numbers arrive as int64 from HCL in-process and as float64 from JSON in a plugin process.
+	// Numbers arrive as JSON in-process and in a plugin process alike; HCL's int64, a float64
+	// holding a whole number and an int all give the same block.
 	for _, n := range []any{int64(100), float64(100), 100} {
 		p := adaptive.New(adaptive.DefaultConfig())
-		diags := p.Configure(ctx, sdk.ConfigureRequest{Config: map[string]any{
-			"max_batch_size": n, "max_delay": "10ms", "target_latency": "1ms", "recheck_after": "3ms"}})
+		diags := p.Configure(ctx, sdk.ConfigureRequest{Config: raw(t, map[string]any{
+			"max_batch_size": n, "max_delay": "10ms", "target_latency": "1ms", "recheck_after": "3ms"})})
 		if diags != nil {
 			t.Fatalf("%T: %v", n, diags)
 		}
@@ -233,7 +238,7 @@ func TestConfigure(t *testing.T) {
 		}
 	}
 	// max_delay 0 is allowed: never hold a task back.
-	if diags := p.Configure(ctx, sdk.ConfigureRequest{Config: map[string]any{"max_delay": "0s"}}); diags != nil {
+	if diags := p.Configure(ctx, sdk.ConfigureRequest{Config: raw(t, map[string]any{"max_delay": "0s"})}); diags != nil {
 		t.Fatal(diags)
 	}
 }
@@ -245,19 +250,19 @@ func TestConfigureDiagnostics(t *testing.T) {
 		val  any
 		want string // in the message
 	}{
-		{"max_batch_size", int64(0), "whole number of at least 1, got 0"},
+		{"max_batch_size", int64(0), "whole number of at least 1 (and at most 2147483647), got 0"},
 		{"max_batch_size", float64(-3), "got -3"},
-		{"max_batch_size", 2.5, "got 2.5"},
-		{"max_batch_size", "250", `got "250"`},
+		{"max_batch_size", 2.5, "want a whole number, got the number 2.5"},
+		{"max_batch_size", "250", `want a whole number, got the string "250"`},
 		{"max_batch_size", float64(1e12), "whole number"},
-		{"max_delay", "soon", `duration such as "5ms" (0 never holds a task back), got "soon"`},
+		{"max_delay", "soon", `want a duration such as "30s" or "500ms", got the string "soon"`},
 		{"max_delay", "-1ms", `got "-1ms"`},
-		{"max_delay", int64(5), "got 5"},
+		{"max_delay", int64(5), "want a duration with a unit"},
 		{"target_latency", "0s", `positive duration such as "2ms", got "0s"`},
-		{"target_latency", true, "got true"},
+		{"target_latency", true, "got the bool true"},
 		{"recheck_after", "500us", `at least 1ms`},
 		{"recheck_after", "0s", `got "0s"`},
-		{"max_dealy", "5ms", "unknown key (known: max_batch_size, max_delay, target_latency, recheck_after)"},
+		{"max_dealy", "5ms", `unknown key; did you mean "max_delay"? (known: max_batch_size, max_delay, recheck_after, target_latency)`},
 	} {
 		p := adaptive.New(adaptive.Config{MaxBatchSize: 42})
 		before := p.Config()
@@ -267,7 +272,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 			cfg = map[string]any{"max_delay": "7ms"}
 		}
 		cfg[c.key] = c.val
-		diags := p.Configure(ctx, sdk.ConfigureRequest{Config: cfg})
+		diags := p.Configure(ctx, sdk.ConfigureRequest{Config: raw(t, cfg)})
 		if len(diags) != 1 {
 			t.Errorf("%s = %v: %d diagnostics %v, want 1", c.key, c.val, len(diags), diags)
 			continue
@@ -282,7 +287,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 	}
 	// Every bad key is reported, each under its own path.
 	p := adaptive.New(adaptive.DefaultConfig())
-	diags := p.Configure(ctx, sdk.ConfigureRequest{Config: map[string]any{"max_batch_size": "x", "max_delay": "y", "extra": 1}})
+	diags := p.Configure(ctx, sdk.ConfigureRequest{Config: raw(t, map[string]any{"max_batch_size": "x", "max_delay": "y", "extra": 1})})
 	var paths []string
 	for _, d := range diags {
 		paths = append(paths, d.Path)
@@ -291,4 +296,14 @@ func TestConfigureDiagnostics(t *testing.T) {
 	if want := []string{"extra", "max_batch_size", "max_delay"}; !reflect.DeepEqual(paths, want) {
 		t.Errorf("diagnostics for three bad keys: %v", diags)
 	}
+}
+
+// raw is a config block as the host hands it to a plugin.
+func raw(t *testing.T, m map[string]any) sdk.RawConfig {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -16,9 +16,9 @@ import (
 // authPeer configures a transport with pa: a receiver (listen set) or a sender.
 func authPeer(t *testing.T, pa peerauth.Config, host sdk.Host) *Plugin {
 	t.Helper()
-	cfg := map[string]any{"listen": "off"}
+	cfg := sdk.RawConfig(`{"listen": "off"}`)
 	if host != nil {
-		cfg["listen"] = "127.0.0.1:0"
+		cfg = sdk.RawConfig(`{"listen": "127.0.0.1:0"}`)
 	}
 	p := NewPlugin()
 	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, Host: host, PeerAuth: pa, NodeName: "n"}); len(d) > 0 {

@@ -2,6 +2,7 @@ package grpctransport
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -88,7 +89,7 @@ func receiver(t *testing.T, host sdk.Host, addr string, config map[string]any) *
 		cfg[k] = v
 	}
 	p := NewPlugin()
-	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, Host: host, PeerAuth: testAuth}); len(d) > 0 {
+	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, cfg), Host: host, PeerAuth: testAuth}); len(d) > 0 {
 		t.Fatalf("configure receiver: %v", d)
 	}
 	t.Cleanup(func() { _ = p.Close() })
@@ -106,7 +107,7 @@ func sender(t *testing.T, config map[string]any) *Plugin {
 		cfg[k] = v
 	}
 	p := NewPlugin()
-	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: cfg, PeerAuth: testAuth}); len(d) > 0 {
+	if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, cfg), PeerAuth: testAuth}); len(d) > 0 {
 		t.Fatalf("configure sender: %v", d)
 	}
 	t.Cleanup(func() { _ = p.Close() })
@@ -433,10 +434,11 @@ func TestConfigure(t *testing.T) {
 		want   []string // "path: message part"
 	}{
 		{"unknown key", map[string]any{"listen": "off", "port": 9000}, "", []string{"port: unknown key (known: compress, connect_timeout, listen, port_offset, read_timeout)"}},
-		{"wrong types", map[string]any{"listen": 9000.0, "compress": "yes", "connect_timeout": 5.0, "read_timeout": "-1s", "port_offset": 1.5},
-			"", []string{`listen: want "host:port" or "off"`, "compress: want true or false", "connect_timeout: want a positive duration",
-				"read_timeout: want a positive duration", "port_offset: want a whole number"}},
-		{"empty listen", map[string]any{"listen": ""}, "", []string{`listen: want "host:port" (or "off" to take no batches)`}},
+		{"wrong types", map[string]any{"listen": 9000.0, "compress": "yes", "connect_timeout": 5.0, "port_offset": 1.5},
+			"", []string{`listen: want a string, got the number 9000`, "compress: want true or false", "connect_timeout: want a duration with a unit",
+				"port_offset: want a whole number"}},
+		{"negative timeout", map[string]any{"listen": "off", "read_timeout": "-1s"}, "", []string{"read_timeout: want a positive duration"}},
+		{"bad listen", map[string]any{"listen": "nowhere"}, "", []string{`listen: want "host:port" (or "off" to take no batches)`}},
 		{"port out of range", map[string]any{"listen": "127.0.0.1:70000"}, "", []string{"listen: want"}},
 		{"offset out of range", map[string]any{"listen": "off", "port_offset": 70000.0}, "", []string{"port_offset: want a whole number from 1 to 65534"}},
 		{"no node URL for the default", nil, "", []string{"listen: cannot take the default from the node's URL"}},
@@ -445,7 +447,7 @@ func TestConfigure(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := NewPlugin()
 			defer p.Close()
-			diags := p.Configure(context.Background(), sdk.ConfigureRequest{Config: c.config, NodeURL: c.node})
+			diags := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, c.config), NodeURL: c.node})
 			var got []string
 			for _, d := range diags {
 				if d.Message == "" {
@@ -477,8 +479,7 @@ func TestConfigure(t *testing.T) {
 		}
 		p := NewPlugin()
 		defer p.Close()
-		// A -set flag hands numbers and bools as strings.
-		if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: map[string]any{"port_offset": "7", "compress": "true"},
+		if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, map[string]any{"port_offset": 7, "compress": true}),
 			NodeURL: fmt.Sprintf("http://127.0.0.1:%d/eureka/", n-7), Host: &recordingHost{}}); len(d) > 0 {
 			t.Fatal(d)
 		}
@@ -492,7 +493,7 @@ func TestConfigure(t *testing.T) {
 	t.Run("off takes no batches", func(t *testing.T) {
 		p := NewPlugin()
 		defer p.Close()
-		if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: map[string]any{"listen": "off"}, NodeURL: "http://127.0.0.1:8761/eureka/"}); len(d) > 0 {
+		if d := p.Configure(context.Background(), sdk.ConfigureRequest{Config: raw(t, map[string]any{"listen": "off"}), NodeURL: "http://127.0.0.1:8761/eureka/"}); len(d) > 0 {
 			t.Fatal(d)
 		}
 		if p.Addr() != nil {
@@ -500,7 +501,10 @@ func TestConfigure(t *testing.T) {
 		}
 	})
 	t.Run("info documents every key", func(t *testing.T) {
-		info := NewPlugin().Info()
+		info, err := sdk.InfoOf(NewPlugin(), sdk.KindTransport)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if info.Name != "grpc" || info.Kind != sdk.KindTransport || info.ProtocolVersion != sdk.ProtocolVersion {
 			t.Errorf("info %+v", info)
 		}
@@ -533,4 +537,14 @@ func TestFrameSize(t *testing.T) {
 	if zipped <= 0 || zipped >= plain {
 		t.Errorf("gzipped frame %d bytes, plain %d", zipped, plain)
 	}
+}
+
+// raw is a config block as the host hands it to a plugin.
+func raw(t *testing.T, m map[string]any) sdk.RawConfig {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

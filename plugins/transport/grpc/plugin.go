@@ -32,83 +32,60 @@ var (
 // NewPlugin returns the plugin with the default options, sending only, until Configure.
 func NewPlugin() *Plugin { return &Plugin{t: New(Options{Compress: DefaultCompress})} }
 
-const knownKeys = "compress, connect_timeout, listen, port_offset, read_timeout"
-
-// Info implements sdk.Describer.
-func (p *Plugin) Info() sdk.Info {
-	return sdk.Info{Name: "grpc", Kind: sdk.KindTransport, ProtocolVersion: sdk.ProtocolVersion, Schema: []sdk.ConfigKey{
-		{Path: "listen", Type: "string", Default: "the node's host, its port + port_offset",
-			Description: `host:port where peers' batches are taken; "off" takes none (this node only sends)`},
-		{Path: "port_offset", Type: "number", Default: DefaultPortOffset,
-			Description: "added to a node's Eureka port to find its grpc port (the default listen, and peers without an address)"},
-		{Path: "compress", Type: "bool", Default: DefaultCompress, Description: "gzip frames"},
-		{Path: "connect_timeout", Type: "duration", Default: DefaultConnectTimeout.String(), Description: "time to open a peer's connection and stream"},
-		{Path: "read_timeout", Type: "duration", Default: DefaultReadTimeout.String(),
-			Description: "time to wait for a batch's answer; past it the send counts as congestion"},
-	}}
+// Config is the grpc transport's config {} block.
+type Config struct {
+	Listen         string        `config:"listen" description:"host:port where peers' batches are taken; \"off\" takes none (this node only sends); default: the node's host, its port + port_offset"`
+	PortOffset     int           `config:"port_offset" default:"1000" description:"added to a node's Eureka port to find its grpc port (the default listen, and peers without an address)"`
+	Compress       bool          `config:"compress" default:"false" description:"gzip frames"`
+	ConnectTimeout time.Duration `config:"connect_timeout" default:"1s" description:"time to open a peer's connection and stream"`
+	ReadTimeout    time.Duration `config:"read_timeout" default:"5s" description:"time to wait for a batch's answer; past it the send counts as congestion"`
 }
 
-// Configure implements sdk.Configurable: it checks the config block and starts listening.
-func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
+// Validate implements sdk.Validator.
+func (c Config) Validate() []sdk.Diagnostic {
 	var diags []sdk.Diagnostic
 	bad := func(key, format string, args ...any) {
 		diags = append(diags, sdk.Diagnostic{Path: key, Message: fmt.Sprintf(format, args...)})
 	}
-	o := Options{Compress: DefaultCompress, PortOffset: DefaultPortOffset, NodeName: req.NodeName, PeerAuth: req.PeerAuth}
-	listen, listenSet := "", false
-	for k, v := range req.Config {
-		switch k {
-		case "listen":
-			s, ok := v.(string)
-			switch {
-			case !ok:
-				bad(k, `want "host:port" or "off", got %v`, v)
-			case s == ListenOff:
-				listen, listenSet = "", true
-			default:
-				if err := checkHostPort(s); err != nil {
-					bad(k, `want "host:port" (or "off" to take no batches), got %q: %v`, s, err)
-				}
-				listen, listenSet = s, true
-			}
-		case "port_offset":
-			n, ok := wholeNumber(v)
-			if !ok || n < 1 || n > 65534 {
-				bad(k, "want a whole number from 1 to 65534, got %v", v)
-				continue
-			}
-			o.PortOffset = n
-		case "compress":
-			b, ok := v.(bool)
-			if s, isString := v.(string); isString {
-				var err error
-				b, err = strconv.ParseBool(s)
-				ok = err == nil
-			}
-			if !ok {
-				bad(k, "want true or false, got %v", v)
-			}
-			o.Compress = b
-		case "connect_timeout", "read_timeout":
-			s, ok := v.(string)
-			d, err := time.ParseDuration(s)
-			if !ok || err != nil || d <= 0 {
-				bad(k, "want a positive duration such as \"1s\", got %v", v)
-				continue
-			}
-			if k == "connect_timeout" {
-				o.ConnectTimeout = d
-			} else {
-				o.ReadTimeout = d
-			}
-		default:
-			bad(k, "unknown key (known: %s)", knownKeys)
+	if c.Listen != "" && c.Listen != ListenOff {
+		if err := checkHostPort(c.Listen); err != nil {
+			bad("listen", `want "host:port" (or "off" to take no batches), got %q: %v`, c.Listen, err)
 		}
 	}
-	if len(diags) > 0 {
+	if c.PortOffset < 1 || c.PortOffset > 65534 {
+		bad("port_offset", "want a whole number from 1 to 65534, got %d", c.PortOffset)
+	}
+	if c.ConnectTimeout <= 0 {
+		bad("connect_timeout", `want a positive duration such as "1s", got %q`, c.ConnectTimeout)
+	}
+	if c.ReadTimeout <= 0 {
+		bad("read_timeout", `want a positive duration such as "5s", got %q`, c.ReadTimeout)
+	}
+	return diags
+}
+
+// Info implements sdk.Describer.
+func (p *Plugin) Info() sdk.Info {
+	return sdk.Info{Name: "grpc", Kind: sdk.KindTransport, ProtocolVersion: sdk.ProtocolVersion, Config: Config{}}
+}
+
+// Configure implements sdk.Configurable: it checks the config block and starts listening.
+func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
+	var c Config
+	if diags := req.Decode(&c); sdk.HasErrors(diags) {
 		return diags
 	}
-	if !listenSet {
+	var diags []sdk.Diagnostic
+	bad := func(key, format string, args ...any) {
+		diags = append(diags, sdk.Diagnostic{Path: key, Message: fmt.Sprintf(format, args...)})
+	}
+	o := Options{Compress: c.Compress, PortOffset: c.PortOffset, ConnectTimeout: c.ConnectTimeout, ReadTimeout: c.ReadTimeout,
+		NodeName: req.NodeName, PeerAuth: req.PeerAuth}
+	listen := c.Listen
+	switch listen {
+	case ListenOff:
+		listen = ""
+	case "":
 		addr, err := offsetAddress(req.NodeURL, o.PortOffset)
 		if err != nil {
 			bad("listen", `cannot take the default from the node's URL %q (%v): set listen = "host:port", or "off"`, req.NodeURL, err)
@@ -151,22 +128,6 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("port %q is not a TCP port", port)
 	}
 	return nil
-}
-
-// wholeNumber reads a number from HCL (float64), JSON (float64), Go (int) or a -set flag (string).
-func wholeNumber(v any) (int, bool) {
-	switch x := v.(type) {
-	case int:
-		return x, true
-	case int64:
-		return int(x), true
-	case float64:
-		return int(x), x == float64(int(x))
-	case string:
-		n, err := strconv.Atoi(x)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 func (p *Plugin) current() *Transport {

@@ -66,8 +66,10 @@ type InfoResponse struct {
 	Kind            string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	ProtocolVersion uint32                 `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	Schema          []*ConfigKey           `protobuf:"bytes,4,rep,name=schema,proto3" json:"schema,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when the plugin cannot describe its configuration (an unsupported field type).
+	SchemaError   string `protobuf:"bytes,5,opt,name=schema_error,json=schemaError,proto3" json:"schema_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -126,6 +128,13 @@ func (x *InfoResponse) GetSchema() []*ConfigKey {
 		return x.Schema
 	}
 	return nil
+}
+
+func (x *InfoResponse) GetSchemaError() string {
+	if x != nil {
+		return x.SchemaError
+	}
+	return ""
 }
 
 type ConfigKey struct {
@@ -215,7 +224,9 @@ type ConfigureRequest struct {
 	// The go-plugin broker id on which the host serves the Host service (0: none).
 	HostBrokerId uint32 `protobuf:"varint,6,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	// How the node authenticates to its peers and verifies them.
-	PeerAuth      *PeerAuth `protobuf:"bytes,7,opt,name=peer_auth,json=peerAuth,proto3" json:"peer_auth,omitempty"`
+	PeerAuth *PeerAuth `protobuf:"bytes,7,opt,name=peer_auth,json=peerAuth,proto3" json:"peer_auth,omitempty"`
+	// Check the configuration only (herald config validate): start nothing.
+	ValidateOnly  bool `protobuf:"varint,8,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +308,13 @@ func (x *ConfigureRequest) GetPeerAuth() *PeerAuth {
 		return x.PeerAuth
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 type PeerAuth struct {
@@ -1701,18 +1719,19 @@ var File_plugin_proto protoreflect.FileDescriptor
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\fplugin.proto\x12\x10herald.plugin.v1\"\r\n" +
-	"\vInfoRequest\"\x96\x01\n" +
+	"\vInfoRequest\"\xb9\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x123\n" +
-	"\x06schema\x18\x04 \x03(\v2\x1b.herald.plugin.v1.ConfigKeyR\x06schema\"\x94\x01\n" +
+	"\x06schema\x18\x04 \x03(\v2\x1b.herald.plugin.v1.ConfigKeyR\x06schema\x12!\n" +
+	"\fschema_error\x18\x05 \x01(\tR\vschemaError\"\x94\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12!\n" +
 	"\fdefault_json\x18\x04 \x01(\tR\vdefaultJson\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xa2\x02\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xc7\x02\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x1b\n" +
@@ -1721,7 +1740,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\tlog_level\x18\x04 \x01(\tR\blogLevel\x129\n" +
 	"\ttelemetry\x18\x05 \x01(\v2\x1b.herald.plugin.v1.TelemetryR\ttelemetry\x12$\n" +
 	"\x0ehost_broker_id\x18\x06 \x01(\rR\fhostBrokerId\x127\n" +
-	"\tpeer_auth\x18\a \x01(\v2\x1a.herald.plugin.v1.PeerAuthR\bpeerAuth\"\x96\x02\n" +
+	"\tpeer_auth\x18\a \x01(\v2\x1a.herald.plugin.v1.PeerAuthR\bpeerAuth\x12#\n" +
+	"\rvalidate_only\x18\b \x01(\bR\fvalidateOnly\"\x96\x02\n" +
 	"\bPeerAuth\x12\x18\n" +
 	"\asecrets\x18\x01 \x03(\tR\asecrets\x12(\n" +
 	"\x10replay_window_ns\x18\x02 \x01(\x03R\x0ereplayWindowNs\x12\x17\n" +
