@@ -101,6 +101,8 @@ type repairKind uint8
 const (
 	repairPull repairKind = iota + 1
 	repairCancel
+	// repairTomb records a peer's tombstone this node lacks (registry.AdoptTombstone).
+	repairTomb
 )
 
 // repair is one decision of step 4. version is the peer entry's lastDirtyTimestamp (pull) or
@@ -111,6 +113,9 @@ type repair struct {
 	kind    repairKind
 	version int64
 	hash    uint64
+	// deletedAt and status describe a peer's tombstone (repairTomb).
+	deletedAt int64
+	status    string
 }
 
 // exchangeResult is what one exchange found.
@@ -289,6 +294,11 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 				(p.LastDirtyTimestamp > 0 && inst.LastDirtyTimestamp <= p.LastDirtyTimestamp)) {
 				out = append(out, repair{app: app, id: p.ID, kind: repairCancel, version: p.DeletedAt})
 			}
+		default:
+			if _, known := dead[p.ID]; !known {
+				out = append(out, repair{app: app, id: p.ID, kind: repairTomb, version: p.LastDirtyTimestamp,
+					deletedAt: p.DeletedAt, status: p.Status})
+			}
 		}
 	}
 	return out, ties
@@ -308,6 +318,8 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 				if a.reg.Cancel(ctx, app, plan[i].id, registry.FromPeer) {
 					deleted++
 				}
+			case repairTomb:
+				a.reg.AdoptTombstone(app, plan[i].id, plan[i].version, registry.Status(plan[i].status), plan[i].deletedAt)
 			}
 		}
 		for chunk := range slices.Chunk(ids, pullChunk) {

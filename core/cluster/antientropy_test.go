@@ -473,3 +473,62 @@ func TestAntiEntropyCancelsACopyOfACancelledInstance(t *testing.T) {
 		}
 	}
 }
+
+// Tombstones spread: a node that neither holds an instance nor knows it was cancelled takes the
+// peer's tombstone, so the cancel outlives a restart of the node that saw it, and a late copy of the
+// instance is cancelled where it lingers. Here node 0 cancels g1 and "restarts" (a fresh registry
+// in its place is simulated by node 0 never taking part again); node 1 learns the tombstone from
+// node 0; node 2, which copied g1 before the cancel and heard nothing of it, learns from node 1.
+func TestAntiEntropySpreadsTombstones(t *testing.T) {
+	clock := newFakeClock()
+	nodes := startNodes(t, 3, clock, nil)
+	ctx := context.Background()
+	mustRegister(t, nodes[0].reg, testInstance("GHOST", "g1", 100, registry.StatusUp))
+	mustRegister(t, nodes[2].reg, testInstance("GHOST", "g1", 100, registry.StatusUp))
+	if !nodes[0].reg.Cancel(ctx, "GHOST", "g1", registry.FromClient) {
+		t.Fatal("cancel failed")
+	}
+	// Something else differs in the app, so that node 1 compares it with node 0 at all.
+	mustRegister(t, nodes[0].reg, testInstance("GHOST", "other", 100, registry.StatusUp))
+	clock.Advance(time.Second)
+	mustRenew(t, nodes[0].reg, "GHOST", "other")
+	exchangeWith(ctx, t, nodes[1], nodes[0])
+	if !hasTomb(nodes[1].reg, "GHOST", "g1") {
+		t.Fatal("node 1 did not take node 0's tombstone")
+	}
+	exchangeWith(ctx, t, nodes[2], nodes[1])
+	if _, ok := nodes[2].reg.Instance("GHOST", "g1"); ok {
+		t.Fatal("node 2 kept its copy of the cancelled instance after comparing with node 1")
+	}
+	// A tombstone older than the TTL is not taken.
+	if nodes[1].reg.AdoptTombstone("GHOST", "old", 1, registry.StatusUp, clock.Now().Add(-time.Hour).UnixMilli()) {
+		t.Error("a tombstone older than the TTL was adopted")
+	}
+	// Nor one of an instance the node holds: the cancel rule decides that.
+	if nodes[1].reg.AdoptTombstone("GHOST", "other", 100, registry.StatusUp, clock.Now().UnixMilli()) {
+		t.Error("a tombstone of a live instance was adopted")
+	}
+}
+
+func hasTomb(r *registry.Registry, app, id string) bool {
+	for _, d := range r.AppDigest(app) {
+		if d.ID == id && d.Deleted {
+			return true
+		}
+	}
+	return false
+}
+
+// exchangeWith runs one anti-entropy exchange of asker against one peer.
+func exchangeWith(ctx context.Context, t *testing.T, asker, peer *testNode) {
+	t.Helper()
+	for _, p := range asker.c.peers.List() {
+		if p.URL == peer.url() {
+			if _, err := asker.c.ae.exchange(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s is not a peer of %s", peer.url(), asker.url())
+}

@@ -16,6 +16,8 @@ type Registry interface {
 	Adopt(ctx context.Context, inst *registry.Instance) (bool, error)
 	// Cancel removes an instance and leaves a tombstone.
 	Cancel(ctx context.Context, app, id string, origin registry.Origin) bool
+	// AdoptTombstone records a peer's tombstone of an instance this node does not hold.
+	AdoptTombstone(app, id string, lastDirty int64, status registry.Status, deletedAt int64) bool
 	// OpenForTraffic is called once, after the startup sync, with the number of instances copied.
 	OpenForTraffic(count int)
 	// Instance returns a decorated copy, with the lease's registration time in LeaseInfo.

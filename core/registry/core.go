@@ -574,6 +574,30 @@ func (r *Registry) Cancel(ctx context.Context, app, id string, origin Origin) bo
 	return true
 }
 
+// AdoptTombstone records a peer's tombstone for an instance this node neither holds nor knows to
+// be cancelled: anti-entropy spreads tombstones, so that a cancel survives the restart of the nodes
+// that saw it (tombstones live in memory) and a copy of the instance that a restarting node took
+// from a peer, or a late replicated register, is recognised as the cancelled instance wherever it
+// lingers. deletedAt is the peer's time of the cancel (epoch ms); a tombstone older than
+// TombstoneTTL is not taken. It reports whether the tombstone was recorded.
+func (r *Registry) AdoptTombstone(app, id string, lastDirty int64, status Status, deletedAt int64) bool {
+	app = strings.ToUpper(app)
+	if app == "" || id == "" || deletedAt < r.nowMs()-r.cfg.TombstoneTTL.Milliseconds() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.apps[app][id] != nil {
+		return false
+	}
+	if _, ok := r.tombs[app][id]; ok {
+		return false
+	}
+	r.tombs[app] = ensure(r.tombs[app])
+	r.tombs[app][id] = tombstone{lastDirty: lastDirty, status: status, at: deletedAt}
+	return true
+}
+
 func ensure(m map[string]tombstone) map[string]tombstone {
 	if m == nil {
 		return map[string]tombstone{}
