@@ -346,7 +346,8 @@ func writeResults(ctx context.Context, st pb.Transport_SendStreamServer, out <-c
 	}
 }
 
-// streamWindow is the HTTP/2 flow-control window of the plugin's gRPC server, per stream and per
-// connection: the batch stream carries every batch in flight at once, and gRPC's default (64 KiB,
-// grown by its estimator) would make it wait for window updates.
-const streamWindow = 4 << 20
+// WindowBytes is the HTTP/2 flow-control window, per stream and per connection, of the
+// connection between herald and a plugin process, on both ends: the batch stream carries every
+// batch in flight at once, and gRPC's default (64 KiB, grown by its estimator) would make it wait
+// for window updates.
+const WindowBytes = 4 << 20

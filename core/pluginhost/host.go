@@ -140,7 +140,7 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	dieWithParent(cmd)
 	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes)),
-		grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(4 << 20)}
+		grpc.WithInitialWindowSize(sdk.WindowBytes), grpc.WithInitialConnWindowSize(sdk.WindowBytes)}
 	if p.spec.TracerProvider != nil {
 		dial = append(dial, grpc.WithStatsHandler(telemetry.SampledOnly(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(p.spec.TracerProvider), otelgrpc.WithPropagators(telemetry.Propagator)))))
