@@ -67,7 +67,8 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c 
 	base := baseClient{c: pb.NewBaseClient(c), kind: p.kind, broker: broker}
 	switch p.kind {
 	case KindTransport:
-		return &transportClient{baseClient: base, c: pb.NewTransportClient(c)}, nil
+		tc := pb.NewTransportClient(c)
+		return &transportClient{baseClient: base, c: tc, stream: &sendStreams{c: tc}}, nil
 	case KindFlushPolicy:
 		return &flushClient{baseClient: base, c: pb.NewFlushPolicyClient(c)}, nil
 	case KindActionHandler:
@@ -203,6 +204,11 @@ type transportServer struct {
 }
 
 func (s *transportServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	return s.send(ctx, req), nil
+}
+
+// send runs one batch of a Send or SendStream request through the plugin's transport.
+func (s *transportServer) send(ctx context.Context, req *pb.SendRequest) *pb.SendResponse {
 	b := Batch{ID: req.BatchId, Items: itemsFromPB(req.Items)}
 	var peer Peer
 	if req.Peer != nil {
@@ -210,24 +216,41 @@ func (s *transportServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.Se
 	}
 	results, err := s.impl.Send(ctx, peer, b)
 	if err != nil {
-		return &pb.SendResponse{FailureClass: int32(ClassOf(err)), Error: err.Error()}, nil
+		return &pb.SendResponse{FailureClass: int32(ClassOf(err)), Error: err.Error()}
 	}
-	return &pb.SendResponse{Results: resultsToPB(results)}, nil
+	return &pb.SendResponse{Results: resultsToPB(results)}
 }
 
 type transportClient struct {
 	baseClient
-	c pb.TransportClient
+	c      pb.TransportClient
+	stream *sendStreams
 }
 
-// Send implements Transport over gRPC.
+// Send implements Transport over gRPC: on the plugin's batch stream (grpc_stream.go), or as a
+// unary call when the batch is in a sampled trace or the plugin has no stream.
 func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemResult, error) {
 	req := &pb.SendRequest{Peer: &pb.Peer{Name: peer.Name, Url: peer.URL, Address: peer.Address}, BatchId: b.ID,
 		Items: itemsToPB(b.Items)}
+	if t.stream.usable(ctx) {
+		resp, err := t.stream.send(ctx, req)
+		if err != errNoStream {
+			if err != nil {
+				return nil, err
+			}
+			return sendResult(resp)
+		}
+		req.CallId, req.TimeoutNs = 0, 0
+	}
 	resp, err := t.c.Send(ctx, req)
 	if err != nil {
 		return nil, callError(ctx, err)
 	}
+	return sendResult(resp)
+}
+
+// sendResult is a plugin's answer to one batch as Send returns it.
+func sendResult(resp *pb.SendResponse) ([]ItemResult, error) {
 	if resp.FailureClass != 0 {
 		err := errors.New(resp.Error)
 		if strings.HasSuffix(resp.Error, ErrTooLarge.Error()) {

@@ -62,7 +62,7 @@ func Serve(opts ...ServeOption) {
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: servedMap(c.kind, c.impl)},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
-				serverTracing())...)
+				grpc.InitialWindowSize(WindowBytes), grpc.InitialConnWindowSize(WindowBytes), serverTracing())...)
 		},
 		Logger: c.logger,
 		Test:   c.test,

@@ -193,11 +193,22 @@ func BenchmarkReplicatedWrites(b *testing.B) {
 }
 
 // BenchmarkTransportPlacement compares the http transport in-process with the same transport run
-// as a plugin process over go-plugin (gRPC, mutual TLS), in one run.
+// as a plugin process over go-plugin (gRPC, mutual TLS), in one run. Besides writes/s it reports
+// the CPU time per replicated write of the whole benchmark process and its plugin processes
+// (cpu-µs/write), and, for out-of-process, both figures as ratios to the median of the
+// in-process runs before it (ratio-writes, ratio-cpu).
 func BenchmarkTransportPlacement(b *testing.B) {
-	b.Run("in-process", func(b *testing.B) { replicatedWrites(b) })
+	placementBaseline.writes, placementBaseline.cpu = nil, nil
+	b.Run("in-process", func(b *testing.B) {
+		r := replicatedWrites(b)
+		placementBaseline.add(r.writesPerSec, r.cpuPerWrite)
+	})
 	b.Run("out-of-process", func(b *testing.B) {
-		replicatedWrites(b, "plugin.transport.http.command="+heraldBin, "plugin.transport.http.args=plugin,serve,transport,http")
+		r := replicatedWrites(b, "plugin.transport.http.command="+heraldBin, "plugin.transport.http.args=plugin,serve,transport,http")
+		if w, c := placementBaseline.medians(); w > 0 && c > 0 {
+			b.ReportMetric(r.writesPerSec/w, "ratio-writes")
+			b.ReportMetric(r.cpuPerWrite/c, "ratio-cpu")
+		}
 	})
 }
 
@@ -224,7 +235,13 @@ func BenchmarkTracingOverhead(b *testing.B) {
 // withSpanSink makes benchCluster give each node an in-memory span exporter.
 var withSpanSink bool
 
-func replicatedWrites(b *testing.B, sets ...string) {
+// writesResult is what replicatedWrites measured.
+type writesResult struct {
+	writesPerSec float64
+	cpuPerWrite  float64 // µs of CPU, this process and its plugin processes
+}
+
+func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	nodes := benchCluster(b, 3, sets...)
 	const instances = 3000
 	// Register the instances heartbeats will renew (not timed).
@@ -247,6 +264,7 @@ func replicatedWrites(b *testing.B, sets ...string) {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := treeCPU()
 	start := time.Now()
 	for c := 0; c < 64; c++ {
 		wg.Add(1)
@@ -279,6 +297,7 @@ func replicatedWrites(b *testing.B, sets ...string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	el := time.Since(start)
+	cpu := treeCPU() - cpu0
 	b.StopTimer()
 	got := peerWrites() - base
 	var batches, items int64
@@ -298,6 +317,9 @@ func replicatedWrites(b *testing.B, sets ...string) {
 	if batches > 0 {
 		b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
 	}
+	r := writesResult{writesPerSec: float64(total) / el.Seconds(), cpuPerWrite: float64(cpu.Microseconds()) / float64(total)}
+	b.ReportMetric(r.cpuPerWrite, "cpu-µs/write")
+	return r
 }
 
 func bytesPerTask(b *testing.B) float64 {

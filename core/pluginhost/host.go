@@ -152,7 +152,8 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 	// sdk.Serve covers the rest.
 	dieWithParent(cmd)
 	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))}
+		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes)),
+		grpc.WithInitialWindowSize(sdk.WindowBytes), grpc.WithInitialConnWindowSize(sdk.WindowBytes)}
 	if p.spec.TracerProvider != nil {
 		dial = append(dial, grpc.WithStatsHandler(telemetry.SampledOnly(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(p.spec.TracerProvider), otelgrpc.WithPropagators(telemetry.Propagator)))))

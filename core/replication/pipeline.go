@@ -141,6 +141,11 @@ type pipeline struct {
 	decision sdk.FlushDecision
 	decided  bool
 	recheck  int64 // ms; 0 = until the next cut
+	// slowPolicy: the last Decide took asyncDecideAfter or more; asking: a Decide runs in the
+	// background, its answer comes on answers.
+	slowPolicy bool
+	asking     bool
+	answers    chan policyAnswer
 	// blockedAt is released's value when a cut found only tasks of instances in flight: no batch
 	// is cut again until something is released or new work arrives (blocked reports it).
 	blockedAt uint64
@@ -173,6 +178,7 @@ func newPipeline(peer sdk.Peer, cfg Config, tr sdk.Transport, pol sdk.FlushPolic
 		policy:    pol,
 		h:         h,
 		wake:      make(chan struct{}, 1),
+		answers:   make(chan policyAnswer, 1),
 		ready:     make(chan struct{}, cfg.Workers),
 		work:      make(chan *sentBatch, cfg.Workers),
 		shaper: shaper{congestionDelay: cfg.CongestionRetryDelay.Milliseconds(),
@@ -290,12 +296,60 @@ func (p *pipeline) dropped(ts []*Task, reason string) {
 	}
 }
 
+// asyncDecideAfter is how long a Decide call may take before the pipeline stops waiting for
+// the policy: a policy in a plugin process answers in hundreds of microseconds, during which the
+// acceptor loop would cut nothing. Past it, a decision that carries RecheckAfter stays in force
+// until the next one arrives, and the next one is asked for in the background.
+const asyncDecideAfter = 50 * time.Microsecond
+
+// policyAnswer is a Decide made in the background.
+type policyAnswer struct {
+	d    sdk.FlushDecision
+	err  error
+	st   sdk.PendingState
+	took time.Duration
+	now  int64
+}
+
 // decide returns the flush policy's current decision, asking the policy only when the last answer
-// is due for a recheck: once after each cut, or after RecheckAfter.
+// is due for a recheck: once after each cut, or after RecheckAfter. A slow policy (see
+// asyncDecideAfter) whose decision carries RecheckAfter is asked without waiting: its previous
+// decision holds until the answer arrives (the answer pokes the loop).
 func (p *pipeline) decide(now int64) sdk.FlushDecision {
+	select {
+	case a := <-p.answers:
+		p.asking = false
+		p.slowPolicy = a.took >= asyncDecideAfter
+		p.adopt(a.d, a.err, a.st, a.now)
+	default:
+	}
 	if p.decided && (p.recheck == 0 || now < p.recheck) {
 		return p.decision
 	}
+	st := p.pendingState(now)
+	if p.decided && p.recheck != 0 && p.slowPolicy {
+		if !p.asking {
+			p.asking = true
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				start := time.Now()
+				d, err := p.policy.Decide(p.ctx, st)
+				p.answers <- policyAnswer{d: d, err: err, st: st, took: time.Since(start), now: p.nowMs()}
+				p.poke()
+			}()
+		}
+		return p.decision
+	}
+	start := time.Now()
+	d, err := p.policy.Decide(p.ctx, st)
+	p.slowPolicy = time.Since(start) >= asyncDecideAfter
+	p.adopt(d, err, st, now)
+	return p.decision
+}
+
+// pendingState is what the flush policy is told.
+func (p *pipeline) pendingState(now int64) sdk.PendingState {
 	st := sdk.PendingState{
 		Count:         p.pending.len(),
 		Bytes:         p.pending.bytes,
@@ -309,7 +363,11 @@ func (p *pipeline) decide(now int64) sdk.FlushDecision {
 	if o := p.pending.oldest(); o != nil {
 		st.OldestAge = time.Duration(now-o.Accepted) * time.Millisecond
 	}
-	d, err := p.policy.Decide(p.ctx, st)
+	return st
+}
+
+// adopt makes the policy's answer the current decision (Eureka's rule when the policy failed).
+func (p *pipeline) adopt(d sdk.FlushDecision, err error, st sdk.PendingState, now int64) {
 	if err != nil {
 		// A failing policy must not stop replication: fall back to Eureka's rule.
 		p.h.logger.Warn("flush policy failed; using size-or-age", "peer", p.peer.Name, "error", err)
@@ -323,7 +381,6 @@ func (p *pipeline) decide(now int64) sdk.FlushDecision {
 	if d.RecheckAfter > 0 {
 		p.recheck = now + d.RecheckAfter.Milliseconds()
 	}
-	return d
 }
 
 // readyIn says whether a batch may be cut now (0), or in how many ms something may change: the

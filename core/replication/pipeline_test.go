@@ -419,3 +419,60 @@ func TestOneInstanceInOrderAcrossBatches(t *testing.T) {
 		t.Fatalf("applied in the order %q: the cancel overtook the register", got)
 	}
 }
+
+// stuckPolicy is slow at its first answer (cut at once, recheck after 1 ms) and never answers
+// again until release is closed, as a policy in a plugin process that hangs would.
+type stuckPolicy struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (s *stuckPolicy) Decide(ctx context.Context, _ sdk.PendingState) (sdk.FlushDecision, error) {
+	if s.calls.Add(1) == 1 {
+		for start := time.Now(); time.Since(start) < 2*asyncDecideAfter; { // slow, as a process hop is
+			runtime.Gosched()
+		}
+	} else {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return sdk.FlushDecision{}, ctx.Err()
+		}
+	}
+	return sdk.FlushDecision{CutNow: true, MaxBatch: 250, MinCount: 1, RecheckAfter: time.Millisecond}, nil
+}
+
+// A slow policy whose decisions carry RecheckAfter is asked in the background: its last decision
+// holds meanwhile, so batches keep being cut even while the policy does not answer.
+func TestSlowPolicyDoesNotStallTheAcceptor(t *testing.T) {
+	pol := &stuckPolicy{release: make(chan struct{})}
+	f := &fakeTransport{}
+	r := New(Options{Config: Config{Workers: 2}, Plugins: func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) { return f, pol, nil }})
+	r.SetPeers([]sdk.Peer{{Name: "p"}})
+	t.Cleanup(func() {
+		close(pol.release)
+		ctx, c := context.WithTimeout(context.Background(), time.Second)
+		defer c()
+		_ = r.Close(ctx)
+	})
+	l := r.Listener()
+	// One task at a time, each sent before the next, until one of them found the decision due for
+	// a recheck (1 ms): the policy is then asked again, and hangs.
+	sent := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for pol.calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the policy was not asked again")
+		}
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint("one-", sent)))
+		sent++
+		waitFor(t, "a task sent", func() bool { return len(f.items()) == sent })
+	}
+	for i := 0; i < 100; i++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(i)))
+	}
+	waitFor(t, "every task sent while the policy hangs", func() bool { return len(f.items()) == sent+100 })
+	if n := pol.calls.Load(); n != 2 {
+		t.Fatalf("policy asked %d times while a call was outstanding, want 2", n)
+	}
+}

@@ -598,6 +598,94 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 	return nil
 }
 
+type SendFrame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*SendRequest         `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendFrame) Reset() {
+	*x = SendFrame{}
+	mi := &file_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendFrame) ProtoMessage() {}
+
+func (x *SendFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendFrame.ProtoReflect.Descriptor instead.
+func (*SendFrame) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SendFrame) GetRequests() []*SendRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type SendResultFrame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*SendResponse        `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendResultFrame) Reset() {
+	*x = SendResultFrame{}
+	mi := &file_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendResultFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendResultFrame) ProtoMessage() {}
+
+func (x *SendResultFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendResultFrame.ProtoReflect.Descriptor instead.
+func (*SendResultFrame) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SendResultFrame) GetResponses() []*SendResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -609,7 +697,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +709,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +722,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Peer) GetName() string {
@@ -676,7 +764,7 @@ type Item struct {
 
 func (x *Item) Reset() {
 	*x = Item{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +776,7 @@ func (x *Item) String() string {
 func (*Item) ProtoMessage() {}
 
 func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +789,7 @@ func (x *Item) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Item.ProtoReflect.Descriptor instead.
 func (*Item) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Item) GetAction() string {
@@ -775,17 +863,22 @@ func (x *Item) GetStatusVersion() int64 {
 }
 
 type SendRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
-	BatchId       string                 `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	Items         []*Item                `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Peer    *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	BatchId string                 `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	Items   []*Item                `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// On SendStream: the host's id of this call, echoed in its SendResponse.
+	CallId uint64 `protobuf:"varint,4,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// On SendStream: the time left to the host's deadline for this call (0: none). A unary Send
+	// carries its deadline in gRPC metadata instead.
+	TimeoutNs     int64 `protobuf:"varint,5,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +890,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +903,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -834,6 +927,20 @@ func (x *SendRequest) GetItems() []*Item {
 	return nil
 }
 
+func (x *SendRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *SendRequest) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
 type ItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StatusCode    int32                  `protobuf:"varint,1,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
@@ -844,7 +951,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +963,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +976,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ItemResult) GetStatusCode() int32 {
@@ -890,15 +997,17 @@ type SendResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Results []*ItemResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	// 0 success; otherwise sdk.FailureClass (1 transient, 2 congestion, 3 permanent).
-	FailureClass  int32  `protobuf:"varint,2,opt,name=failure_class,json=failureClass,proto3" json:"failure_class,omitempty"`
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	FailureClass int32  `protobuf:"varint,2,opt,name=failure_class,json=failureClass,proto3" json:"failure_class,omitempty"`
+	Error        string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// On SendStream: the SendRequest's call_id.
+	CallId        uint64 `protobuf:"varint,4,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1019,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1032,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendResponse) GetResults() []*ItemResult {
@@ -947,6 +1056,13 @@ func (x *SendResponse) GetError() string {
 	return ""
 }
 
+func (x *SendResponse) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
 type PendingState struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Count           int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
@@ -966,7 +1082,7 @@ type PendingState struct {
 
 func (x *PendingState) Reset() {
 	*x = PendingState{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1094,7 @@ func (x *PendingState) String() string {
 func (*PendingState) ProtoMessage() {}
 
 func (x *PendingState) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1107,7 @@ func (x *PendingState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingState.ProtoReflect.Descriptor instead.
 func (*PendingState) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PendingState) GetCount() int64 {
@@ -1084,7 +1200,7 @@ type FlushDecision struct {
 
 func (x *FlushDecision) Reset() {
 	*x = FlushDecision{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1212,7 @@ func (x *FlushDecision) String() string {
 func (*FlushDecision) ProtoMessage() {}
 
 func (x *FlushDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1225,7 @@ func (x *FlushDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushDecision.ProtoReflect.Descriptor instead.
 func (*FlushDecision) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FlushDecision) GetCutNow() bool {
@@ -1155,7 +1271,7 @@ type ActionsRequest struct {
 
 func (x *ActionsRequest) Reset() {
 	*x = ActionsRequest{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1283,7 @@ func (x *ActionsRequest) String() string {
 func (*ActionsRequest) ProtoMessage() {}
 
 func (x *ActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1296,7 @@ func (x *ActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionsRequest.ProtoReflect.Descriptor instead.
 func (*ActionsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 type ActionSpec struct {
@@ -1195,7 +1311,7 @@ type ActionSpec struct {
 
 func (x *ActionSpec) Reset() {
 	*x = ActionSpec{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1323,7 @@ func (x *ActionSpec) String() string {
 func (*ActionSpec) ProtoMessage() {}
 
 func (x *ActionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1336,7 @@ func (x *ActionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionSpec.ProtoReflect.Descriptor instead.
 func (*ActionSpec) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ActionSpec) GetAction() string {
@@ -1253,7 +1369,7 @@ type ActionsResponse struct {
 
 func (x *ActionsResponse) Reset() {
 	*x = ActionsResponse{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1381,7 @@ func (x *ActionsResponse) String() string {
 func (*ActionsResponse) ProtoMessage() {}
 
 func (x *ActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1394,7 @@ func (x *ActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionsResponse.ProtoReflect.Descriptor instead.
 func (*ActionsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ActionsResponse) GetActions() []*ActionSpec {
@@ -1297,7 +1413,7 @@ type AcceptRequest struct {
 
 func (x *AcceptRequest) Reset() {
 	*x = AcceptRequest{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1425,7 @@ func (x *AcceptRequest) String() string {
 func (*AcceptRequest) ProtoMessage() {}
 
 func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1438,7 @@ func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRequest.ProtoReflect.Descriptor instead.
 func (*AcceptRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AcceptRequest) GetItem() *Item {
@@ -1346,7 +1462,7 @@ type AcceptResponse struct {
 
 func (x *AcceptResponse) Reset() {
 	*x = AcceptResponse{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1474,7 @@ func (x *AcceptResponse) String() string {
 func (*AcceptResponse) ProtoMessage() {}
 
 func (x *AcceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1487,7 @@ func (x *AcceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptResponse.ProtoReflect.Descriptor instead.
 func (*AcceptResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AcceptResponse) GetItem() *Item {
@@ -1414,7 +1530,7 @@ type ReceiveRequest struct {
 
 func (x *ReceiveRequest) Reset() {
 	*x = ReceiveRequest{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1542,7 @@ func (x *ReceiveRequest) String() string {
 func (*ReceiveRequest) ProtoMessage() {}
 
 func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1555,7 @@ func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveRequest.ProtoReflect.Descriptor instead.
 func (*ReceiveRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReceiveRequest) GetMode() int32 {
@@ -1480,7 +1596,7 @@ type ReceiveResponse struct {
 
 func (x *ReceiveResponse) Reset() {
 	*x = ReceiveResponse{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1608,7 @@ func (x *ReceiveResponse) String() string {
 func (*ReceiveResponse) ProtoMessage() {}
 
 func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1621,7 @@ func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveResponse.ProtoReflect.Descriptor instead.
 func (*ReceiveResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReceiveResponse) GetResults() []*ItemResult {
@@ -1532,7 +1648,7 @@ type InstanceRequest struct {
 
 func (x *InstanceRequest) Reset() {
 	*x = InstanceRequest{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1660,7 @@ func (x *InstanceRequest) String() string {
 func (*InstanceRequest) ProtoMessage() {}
 
 func (x *InstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1673,7 @@ func (x *InstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceRequest.ProtoReflect.Descriptor instead.
 func (*InstanceRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InstanceRequest) GetApp() string {
@@ -1584,7 +1700,7 @@ type InstanceResponse struct {
 
 func (x *InstanceResponse) Reset() {
 	*x = InstanceResponse{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1712,7 @@ func (x *InstanceResponse) String() string {
 func (*InstanceResponse) ProtoMessage() {}
 
 func (x *InstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1725,7 @@ func (x *InstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceResponse.ProtoReflect.Descriptor instead.
 func (*InstanceResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InstanceResponse) GetFound() bool {
@@ -1635,7 +1751,7 @@ type ItemsRequest struct {
 
 func (x *ItemsRequest) Reset() {
 	*x = ItemsRequest{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1763,7 @@ func (x *ItemsRequest) String() string {
 func (*ItemsRequest) ProtoMessage() {}
 
 func (x *ItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1776,7 @@ func (x *ItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemsRequest.ProtoReflect.Descriptor instead.
 func (*ItemsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ItemsRequest) GetItems() []*Item {
@@ -1679,7 +1795,7 @@ type ResultsResponse struct {
 
 func (x *ResultsResponse) Reset() {
 	*x = ResultsResponse{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1807,7 @@ func (x *ResultsResponse) String() string {
 func (*ResultsResponse) ProtoMessage() {}
 
 func (x *ResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1820,7 @@ func (x *ResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultsResponse.ProtoReflect.Descriptor instead.
 func (*ResultsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResultsResponse) GetResults() []*ItemResult {
@@ -1765,6 +1881,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\awarning\x18\x03 \x01(\bR\awarning\"S\n" +
 	"\x11ConfigureResponse\x12>\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1c.herald.plugin.v1.DiagnosticR\vdiagnostics\"F\n" +
+	"\tSendFrame\x129\n" +
+	"\brequests\x18\x01 \x03(\v2\x1d.herald.plugin.v1.SendRequestR\brequests\"O\n" +
+	"\x0fSendResultFrame\x12<\n" +
+	"\tresponses\x18\x01 \x03(\v2\x1e.herald.plugin.v1.SendResponseR\tresponses\"F\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
@@ -1780,20 +1900,24 @@ const file_plugin_proto_rawDesc = "" +
 	"\apayload\x18\b \x01(\fR\apayload\x12!\n" +
 	"\ftrace_parent\x18\t \x01(\tR\vtraceParent\x12%\n" +
 	"\x0estatus_version\x18\n" +
-	" \x01(\x03R\rstatusVersion\"\x82\x01\n" +
+	" \x01(\x03R\rstatusVersion\"\xba\x01\n" +
 	"\vSendRequest\x12*\n" +
 	"\x04peer\x18\x01 \x01(\v2\x16.herald.plugin.v1.PeerR\x04peer\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12,\n" +
-	"\x05items\x18\x03 \x03(\v2\x16.herald.plugin.v1.ItemR\x05items\"E\n" +
+	"\x05items\x18\x03 \x03(\v2\x16.herald.plugin.v1.ItemR\x05items\x12\x17\n" +
+	"\acall_id\x18\x04 \x01(\x04R\x06callId\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\x05 \x01(\x03R\ttimeoutNs\"E\n" +
 	"\n" +
 	"ItemResult\x12\x1f\n" +
 	"\vstatus_code\x18\x01 \x01(\x05R\n" +
 	"statusCode\x12\x16\n" +
-	"\x06entity\x18\x02 \x01(\fR\x06entity\"\x81\x01\n" +
+	"\x06entity\x18\x02 \x01(\fR\x06entity\"\x9a\x01\n" +
 	"\fSendResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.herald.plugin.v1.ItemResultR\aresults\x12#\n" +
 	"\rfailure_class\x18\x02 \x01(\x05R\ffailureClass\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x8a\x03\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x17\n" +
+	"\acall_id\x18\x04 \x01(\x04R\x06callId\"\x8a\x03\n" +
 	"\fPendingState\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\"\n" +
@@ -1849,9 +1973,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\x1c.herald.plugin.v1.ItemResultR\aresults2\xa3\x01\n" +
 	"\x04Base\x12E\n" +
 	"\x04Info\x12\x1d.herald.plugin.v1.InfoRequest\x1a\x1e.herald.plugin.v1.InfoResponse\x12T\n" +
-	"\tConfigure\x12\".herald.plugin.v1.ConfigureRequest\x1a#.herald.plugin.v1.ConfigureResponse2R\n" +
+	"\tConfigure\x12\".herald.plugin.v1.ConfigureRequest\x1a#.herald.plugin.v1.ConfigureResponse2\xa4\x01\n" +
 	"\tTransport\x12E\n" +
-	"\x04Send\x12\x1d.herald.plugin.v1.SendRequest\x1a\x1e.herald.plugin.v1.SendResponse2X\n" +
+	"\x04Send\x12\x1d.herald.plugin.v1.SendRequest\x1a\x1e.herald.plugin.v1.SendResponse\x12P\n" +
+	"\n" +
+	"SendStream\x12\x1b.herald.plugin.v1.SendFrame\x1a!.herald.plugin.v1.SendResultFrame(\x010\x012X\n" +
 	"\vFlushPolicy\x12I\n" +
 	"\x06Decide\x12\x1e.herald.plugin.v1.PendingState\x1a\x1f.herald.plugin.v1.FlushDecision2\xfc\x01\n" +
 	"\rActionHandler\x12N\n" +
@@ -1876,7 +2002,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: herald.plugin.v1.InfoRequest
 	(*InfoResponse)(nil),      // 1: herald.plugin.v1.InfoResponse
@@ -1886,68 +2012,74 @@ var file_plugin_proto_goTypes = []any{
 	(*Telemetry)(nil),         // 5: herald.plugin.v1.Telemetry
 	(*Diagnostic)(nil),        // 6: herald.plugin.v1.Diagnostic
 	(*ConfigureResponse)(nil), // 7: herald.plugin.v1.ConfigureResponse
-	(*Peer)(nil),              // 8: herald.plugin.v1.Peer
-	(*Item)(nil),              // 9: herald.plugin.v1.Item
-	(*SendRequest)(nil),       // 10: herald.plugin.v1.SendRequest
-	(*ItemResult)(nil),        // 11: herald.plugin.v1.ItemResult
-	(*SendResponse)(nil),      // 12: herald.plugin.v1.SendResponse
-	(*PendingState)(nil),      // 13: herald.plugin.v1.PendingState
-	(*FlushDecision)(nil),     // 14: herald.plugin.v1.FlushDecision
-	(*ActionsRequest)(nil),    // 15: herald.plugin.v1.ActionsRequest
-	(*ActionSpec)(nil),        // 16: herald.plugin.v1.ActionSpec
-	(*ActionsResponse)(nil),   // 17: herald.plugin.v1.ActionsResponse
-	(*AcceptRequest)(nil),     // 18: herald.plugin.v1.AcceptRequest
-	(*AcceptResponse)(nil),    // 19: herald.plugin.v1.AcceptResponse
-	(*ReceiveRequest)(nil),    // 20: herald.plugin.v1.ReceiveRequest
-	(*ReceiveResponse)(nil),   // 21: herald.plugin.v1.ReceiveResponse
-	(*InstanceRequest)(nil),   // 22: herald.plugin.v1.InstanceRequest
-	(*InstanceResponse)(nil),  // 23: herald.plugin.v1.InstanceResponse
-	(*ItemsRequest)(nil),      // 24: herald.plugin.v1.ItemsRequest
-	(*ResultsResponse)(nil),   // 25: herald.plugin.v1.ResultsResponse
+	(*SendFrame)(nil),         // 8: herald.plugin.v1.SendFrame
+	(*SendResultFrame)(nil),   // 9: herald.plugin.v1.SendResultFrame
+	(*Peer)(nil),              // 10: herald.plugin.v1.Peer
+	(*Item)(nil),              // 11: herald.plugin.v1.Item
+	(*SendRequest)(nil),       // 12: herald.plugin.v1.SendRequest
+	(*ItemResult)(nil),        // 13: herald.plugin.v1.ItemResult
+	(*SendResponse)(nil),      // 14: herald.plugin.v1.SendResponse
+	(*PendingState)(nil),      // 15: herald.plugin.v1.PendingState
+	(*FlushDecision)(nil),     // 16: herald.plugin.v1.FlushDecision
+	(*ActionsRequest)(nil),    // 17: herald.plugin.v1.ActionsRequest
+	(*ActionSpec)(nil),        // 18: herald.plugin.v1.ActionSpec
+	(*ActionsResponse)(nil),   // 19: herald.plugin.v1.ActionsResponse
+	(*AcceptRequest)(nil),     // 20: herald.plugin.v1.AcceptRequest
+	(*AcceptResponse)(nil),    // 21: herald.plugin.v1.AcceptResponse
+	(*ReceiveRequest)(nil),    // 22: herald.plugin.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),   // 23: herald.plugin.v1.ReceiveResponse
+	(*InstanceRequest)(nil),   // 24: herald.plugin.v1.InstanceRequest
+	(*InstanceResponse)(nil),  // 25: herald.plugin.v1.InstanceResponse
+	(*ItemsRequest)(nil),      // 26: herald.plugin.v1.ItemsRequest
+	(*ResultsResponse)(nil),   // 27: herald.plugin.v1.ResultsResponse
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: herald.plugin.v1.InfoResponse.schema:type_name -> herald.plugin.v1.ConfigKey
 	5,  // 1: herald.plugin.v1.ConfigureRequest.telemetry:type_name -> herald.plugin.v1.Telemetry
 	4,  // 2: herald.plugin.v1.ConfigureRequest.peer_auth:type_name -> herald.plugin.v1.PeerAuth
 	6,  // 3: herald.plugin.v1.ConfigureResponse.diagnostics:type_name -> herald.plugin.v1.Diagnostic
-	8,  // 4: herald.plugin.v1.SendRequest.peer:type_name -> herald.plugin.v1.Peer
-	9,  // 5: herald.plugin.v1.SendRequest.items:type_name -> herald.plugin.v1.Item
-	11, // 6: herald.plugin.v1.SendResponse.results:type_name -> herald.plugin.v1.ItemResult
-	16, // 7: herald.plugin.v1.ActionsResponse.actions:type_name -> herald.plugin.v1.ActionSpec
-	9,  // 8: herald.plugin.v1.AcceptRequest.item:type_name -> herald.plugin.v1.Item
-	9,  // 9: herald.plugin.v1.AcceptResponse.item:type_name -> herald.plugin.v1.Item
-	9,  // 10: herald.plugin.v1.ReceiveRequest.items:type_name -> herald.plugin.v1.Item
-	11, // 11: herald.plugin.v1.ReceiveRequest.results:type_name -> herald.plugin.v1.ItemResult
-	11, // 12: herald.plugin.v1.ReceiveResponse.results:type_name -> herald.plugin.v1.ItemResult
-	9,  // 13: herald.plugin.v1.ItemsRequest.items:type_name -> herald.plugin.v1.Item
-	11, // 14: herald.plugin.v1.ResultsResponse.results:type_name -> herald.plugin.v1.ItemResult
-	0,  // 15: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
-	3,  // 16: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
-	10, // 17: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
-	13, // 18: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
-	15, // 19: herald.plugin.v1.ActionHandler.Actions:input_type -> herald.plugin.v1.ActionsRequest
-	18, // 20: herald.plugin.v1.ActionHandler.Accept:input_type -> herald.plugin.v1.AcceptRequest
-	20, // 21: herald.plugin.v1.ActionHandler.Receive:input_type -> herald.plugin.v1.ReceiveRequest
-	22, // 22: herald.plugin.v1.Host.Instance:input_type -> herald.plugin.v1.InstanceRequest
-	24, // 23: herald.plugin.v1.Host.Apply:input_type -> herald.plugin.v1.ItemsRequest
-	24, // 24: herald.plugin.v1.Host.Replicate:input_type -> herald.plugin.v1.ItemsRequest
-	10, // 25: herald.plugin.v1.Host.Receive:input_type -> herald.plugin.v1.SendRequest
-	1,  // 26: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
-	7,  // 27: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
-	12, // 28: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
-	14, // 29: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
-	17, // 30: herald.plugin.v1.ActionHandler.Actions:output_type -> herald.plugin.v1.ActionsResponse
-	19, // 31: herald.plugin.v1.ActionHandler.Accept:output_type -> herald.plugin.v1.AcceptResponse
-	21, // 32: herald.plugin.v1.ActionHandler.Receive:output_type -> herald.plugin.v1.ReceiveResponse
-	23, // 33: herald.plugin.v1.Host.Instance:output_type -> herald.plugin.v1.InstanceResponse
-	25, // 34: herald.plugin.v1.Host.Apply:output_type -> herald.plugin.v1.ResultsResponse
-	25, // 35: herald.plugin.v1.Host.Replicate:output_type -> herald.plugin.v1.ResultsResponse
-	25, // 36: herald.plugin.v1.Host.Receive:output_type -> herald.plugin.v1.ResultsResponse
-	26, // [26:37] is the sub-list for method output_type
-	15, // [15:26] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 4: herald.plugin.v1.SendFrame.requests:type_name -> herald.plugin.v1.SendRequest
+	14, // 5: herald.plugin.v1.SendResultFrame.responses:type_name -> herald.plugin.v1.SendResponse
+	10, // 6: herald.plugin.v1.SendRequest.peer:type_name -> herald.plugin.v1.Peer
+	11, // 7: herald.plugin.v1.SendRequest.items:type_name -> herald.plugin.v1.Item
+	13, // 8: herald.plugin.v1.SendResponse.results:type_name -> herald.plugin.v1.ItemResult
+	18, // 9: herald.plugin.v1.ActionsResponse.actions:type_name -> herald.plugin.v1.ActionSpec
+	11, // 10: herald.plugin.v1.AcceptRequest.item:type_name -> herald.plugin.v1.Item
+	11, // 11: herald.plugin.v1.AcceptResponse.item:type_name -> herald.plugin.v1.Item
+	11, // 12: herald.plugin.v1.ReceiveRequest.items:type_name -> herald.plugin.v1.Item
+	13, // 13: herald.plugin.v1.ReceiveRequest.results:type_name -> herald.plugin.v1.ItemResult
+	13, // 14: herald.plugin.v1.ReceiveResponse.results:type_name -> herald.plugin.v1.ItemResult
+	11, // 15: herald.plugin.v1.ItemsRequest.items:type_name -> herald.plugin.v1.Item
+	13, // 16: herald.plugin.v1.ResultsResponse.results:type_name -> herald.plugin.v1.ItemResult
+	0,  // 17: herald.plugin.v1.Base.Info:input_type -> herald.plugin.v1.InfoRequest
+	3,  // 18: herald.plugin.v1.Base.Configure:input_type -> herald.plugin.v1.ConfigureRequest
+	12, // 19: herald.plugin.v1.Transport.Send:input_type -> herald.plugin.v1.SendRequest
+	8,  // 20: herald.plugin.v1.Transport.SendStream:input_type -> herald.plugin.v1.SendFrame
+	15, // 21: herald.plugin.v1.FlushPolicy.Decide:input_type -> herald.plugin.v1.PendingState
+	17, // 22: herald.plugin.v1.ActionHandler.Actions:input_type -> herald.plugin.v1.ActionsRequest
+	20, // 23: herald.plugin.v1.ActionHandler.Accept:input_type -> herald.plugin.v1.AcceptRequest
+	22, // 24: herald.plugin.v1.ActionHandler.Receive:input_type -> herald.plugin.v1.ReceiveRequest
+	24, // 25: herald.plugin.v1.Host.Instance:input_type -> herald.plugin.v1.InstanceRequest
+	26, // 26: herald.plugin.v1.Host.Apply:input_type -> herald.plugin.v1.ItemsRequest
+	26, // 27: herald.plugin.v1.Host.Replicate:input_type -> herald.plugin.v1.ItemsRequest
+	12, // 28: herald.plugin.v1.Host.Receive:input_type -> herald.plugin.v1.SendRequest
+	1,  // 29: herald.plugin.v1.Base.Info:output_type -> herald.plugin.v1.InfoResponse
+	7,  // 30: herald.plugin.v1.Base.Configure:output_type -> herald.plugin.v1.ConfigureResponse
+	14, // 31: herald.plugin.v1.Transport.Send:output_type -> herald.plugin.v1.SendResponse
+	9,  // 32: herald.plugin.v1.Transport.SendStream:output_type -> herald.plugin.v1.SendResultFrame
+	16, // 33: herald.plugin.v1.FlushPolicy.Decide:output_type -> herald.plugin.v1.FlushDecision
+	19, // 34: herald.plugin.v1.ActionHandler.Actions:output_type -> herald.plugin.v1.ActionsResponse
+	21, // 35: herald.plugin.v1.ActionHandler.Accept:output_type -> herald.plugin.v1.AcceptResponse
+	23, // 36: herald.plugin.v1.ActionHandler.Receive:output_type -> herald.plugin.v1.ReceiveResponse
+	25, // 37: herald.plugin.v1.Host.Instance:output_type -> herald.plugin.v1.InstanceResponse
+	27, // 38: herald.plugin.v1.Host.Apply:output_type -> herald.plugin.v1.ResultsResponse
+	27, // 39: herald.plugin.v1.Host.Replicate:output_type -> herald.plugin.v1.ResultsResponse
+	27, // 40: herald.plugin.v1.Host.Receive:output_type -> herald.plugin.v1.ResultsResponse
+	29, // [29:41] is the sub-list for method output_type
+	17, // [17:29] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1961,7 +2093,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

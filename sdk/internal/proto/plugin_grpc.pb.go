@@ -166,7 +166,8 @@ var Base_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Transport_Send_FullMethodName = "/herald.plugin.v1.Transport/Send"
+	Transport_Send_FullMethodName       = "/herald.plugin.v1.Transport/Send"
+	Transport_SendStream_FullMethodName = "/herald.plugin.v1.Transport/SendStream"
 )
 
 // TransportClient is the client API for Transport service.
@@ -174,6 +175,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type TransportClient interface {
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
+	// SendStream carries many batches on one long-lived stream: the host writes frames of one or
+	// more requests (several ready batches coalesced into one frame), the plugin sends each batch
+	// as its own call, concurrently, and answers in frames of responses matched by call_id, in any
+	// order. A plugin built before it answers Unimplemented and the host uses Send.
+	SendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendFrame, SendResultFrame], error)
 }
 
 type transportClient struct {
@@ -194,11 +200,29 @@ func (c *transportClient) Send(ctx context.Context, in *SendRequest, opts ...grp
 	return out, nil
 }
 
+func (c *transportClient) SendStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendFrame, SendResultFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Transport_ServiceDesc.Streams[0], Transport_SendStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SendFrame, SendResultFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Transport_SendStreamClient = grpc.BidiStreamingClient[SendFrame, SendResultFrame]
+
 // TransportServer is the server API for Transport service.
 // All implementations must embed UnimplementedTransportServer
 // for forward compatibility.
 type TransportServer interface {
 	Send(context.Context, *SendRequest) (*SendResponse, error)
+	// SendStream carries many batches on one long-lived stream: the host writes frames of one or
+	// more requests (several ready batches coalesced into one frame), the plugin sends each batch
+	// as its own call, concurrently, and answers in frames of responses matched by call_id, in any
+	// order. A plugin built before it answers Unimplemented and the host uses Send.
+	SendStream(grpc.BidiStreamingServer[SendFrame, SendResultFrame]) error
 	mustEmbedUnimplementedTransportServer()
 }
 
@@ -211,6 +235,9 @@ type UnimplementedTransportServer struct{}
 
 func (UnimplementedTransportServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedTransportServer) SendStream(grpc.BidiStreamingServer[SendFrame, SendResultFrame]) error {
+	return status.Error(codes.Unimplemented, "method SendStream not implemented")
 }
 func (UnimplementedTransportServer) mustEmbedUnimplementedTransportServer() {}
 func (UnimplementedTransportServer) testEmbeddedByValue()                   {}
@@ -251,6 +278,13 @@ func _Transport_Send_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_SendStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TransportServer).SendStream(&grpc.GenericServerStream[SendFrame, SendResultFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Transport_SendStreamServer = grpc.BidiStreamingServer[SendFrame, SendResultFrame]
+
 // Transport_ServiceDesc is the grpc.ServiceDesc for Transport service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -263,7 +297,14 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Transport_Send_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SendStream",
+			Handler:       _Transport_SendStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "plugin.proto",
 }
 
