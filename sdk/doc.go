@@ -33,6 +33,13 @@
 // Diagnostic per problem, with the key's path; herald refuses to start and prints each one with
 // the block's file and line.
 //
+// # Logging
+//
+// ConfigureRequest.Logger (a Logger, hclog's) is the plugin's logger: keep it from Configure and
+// log through it. Its lines appear in the node's log at the node's level, named after the plugin
+// and with the node's name, whether the plugin runs in its own process or in herald's. In a plugin
+// process the log package writes to it too (at info level), so a plain log.Printf is not lost.
+//
 // # The host service
 //
 // ConfigureRequest.Host is the node the plugin serves: read an instance, apply built-in actions,

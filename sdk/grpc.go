@@ -114,7 +114,8 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 	if !ok {
 		return &pb.ConfigureResponse{}, nil
 	}
-	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel, Host: noHost{}}
+	cr := ConfigureRequest{NodeName: req.NodeName, NodeURL: req.NodeUrl, LogLevel: req.LogLevel, Host: noHost{},
+		Logger: configuredLogger(s.impl, s.kind, req.NodeName, req.LogLevel)}
 	if req.HostBrokerId != 0 && s.broker != nil {
 		conn, err := s.broker.DialWithOptions(req.HostBrokerId, clientTracing(), grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))

@@ -74,6 +74,10 @@ type ConfigureRequest struct {
 	// node's certificate on what it sends, and verifies callers of a listener of its own with
 	// PeerAuth.Authenticator (see package peerauth).
 	PeerAuth peerauth.Config
+	// Logger is the plugin's logger (see Logger): its lines appear in the node's log, at the
+	// node's level, named after the plugin and with the node's name, in-process and out of
+	// process alike. Set by herald and by the SDK in a plugin process; keep it for later calls.
+	Logger Logger
 }
 
 // Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",

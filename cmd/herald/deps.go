@@ -224,7 +224,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 			if !run {
 				if kind == sdk.KindTransport {
 					t := builtinTransports[name](cfg)
-					if err := configureBuiltin(ctx, cfg, kind, name, t, host); err != nil {
+					if err := configureBuiltin(ctx, cfg, kind, name, t, host, logger); err != nil {
 						stopAll()
 						return node.Deps{}, nil, err
 					}
@@ -360,7 +360,7 @@ func startHandlers(ctx context.Context, cfg *config.Config, host sdk.Host, traci
 			continue
 		}
 		h := builtinHandlers[name]()
-		if err := configureBuiltin(ctx, cfg, sdk.KindActionHandler, name, h, host); err != nil {
+		if err := configureBuiltin(ctx, cfg, sdk.KindActionHandler, name, h, host, logger); err != nil {
 			return nil, err
 		}
 		out = append(out, actions.Handler{Name: name, Impl: h})
@@ -380,9 +380,11 @@ func pluginTelemetry(cfg *config.Config) sdk.Telemetry {
 }
 
 // configureBuiltin hands an in-process built-in plugin what a plugin process gets at Configure:
-// its block's config {}, the node's identity, telemetry settings and the host service. A refused
-// configuration names the plugin block, or the replication key that selected the plugin.
-func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string, impl any, host sdk.Host) error {
+// its block's config {}, the node's identity, telemetry settings, the host service and a logger
+// named as a plugin process's output is. A refused configuration names the plugin block, or the
+// replication key that selected the plugin.
+func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string, impl any, host sdk.Host,
+	logger hclog.Logger) error {
 	c, ok := impl.(sdk.Configurable)
 	if !ok {
 		return nil
@@ -394,7 +396,8 @@ func configureBuiltin(ctx context.Context, cfg *config.Config, kind, name string
 	}
 	var errs []string
 	for _, d := range c.Configure(ctx, sdk.ConfigureRequest{Config: pc.Config, NodeName: cfg.Node.Name, NodeURL: nodeURL(cfg),
-		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host, PeerAuth: pa}) {
+		LogLevel: cfg.Log.Level, Telemetry: pluginTelemetry(cfg), Host: host, PeerAuth: pa,
+		Logger: sdk.PluginLogger(logger.Named("plugin"), kind, name, cfg.Node.Name)}) {
 		if !d.Warning {
 			errs = append(errs, strings.TrimSuffix("config."+d.Path, ".")+": "+d.Message)
 		}
