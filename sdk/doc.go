@@ -65,6 +65,12 @@
 // Package sdk/plugintest runs a plugin through the real gRPC path in the test process and has a
 // conformance suite per kind that says, in plain words, what breaks the contract.
 //
+// # The module
+//
+// The SDK is a Go module of its own, github.com/heraldhq/herald/sdk, apart from herald's: a
+// plugin's go.mod requires it alone, and needs only the previous Go release (the go directive of
+// the SDK's go.mod). Its packages import nothing of herald's outside sdk/.
+//
 // The built-in plugins in herald's plugins/ directory are written against this package only:
 // plugins/transport/http, plugins/transport/grpc, plugins/flush/sizeorage, plugins/flush/adaptive
 // and plugins/action/eureka. examples/ holds plugins written as an outside team would.
