@@ -10,15 +10,16 @@ import (
 
 // Logger is the logger herald hands a plugin in ConfigureRequest.Logger: an hclog.Logger, the
 // logger herald itself uses. What a plugin writes to it appears in the node's log, at the node's
-// log level, under the plugin's name and with the node's name:
+// log level, under the plugin's block (plugin.KIND.NAME, then the binary's name) and with the
+// plugin's and the node's names:
 //
-//	2026-01-02T10:00:00.000Z [INFO]  herald.transport.jsonline.jsonline: listening: @module=jsonline node=node-a addr=127.0.0.1:9761
+//	2026-01-02T10:00:00.000Z [INFO]  herald.plugin.transport.jsonline.herald-transport-jsonline: listening: @module=jsonline node=node-a addr=127.0.0.1:9761
 //
 // Out of process, sdk.Serve writes it as JSON to the plugin's stderr, which go-plugin carries to
 // herald, and herald logs each line at the level the plugin gave it (plugin output that is not
 // JSON arrives at debug level only). Its level is the node's (log.level), so a plugin's debug lines
 // cost nothing unless the node logs at debug. In-process (a built-in plugin the node runs itself),
-// it is a sub-logger of the node's, named KIND.NAME, with the same fields.
+// it is a sub-logger of the node's, named plugin.KIND.NAME, with the node's name.
 //
 // The standard library's log package is redirected to it in a plugin process, at info level (a
 // line starting with [DEBUG], [WARN] or [ERROR] takes that level), so a plain log.Printf shows up
