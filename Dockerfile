@@ -22,8 +22,10 @@ ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
-# Modules first: this layer is reused as long as go.mod and go.sum do not change.
+# Modules first: this layer is reused as long as the go.mod and go.sum files (herald's and the
+# SDK's, a module of its own required through a replace) do not change.
 COPY go.mod go.sum ./
+COPY sdk/go.mod sdk/go.sum ./sdk/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=""

@@ -320,6 +320,13 @@ replication {
   #   max_batch_size = 500
   #   batching_delay = "5ms"
   #   workers        = 4
+  #   # herald only: host:port of the peer's listener for a transport that has one of its own (the
+  #   # grpc transport, a plugin's receiving side), as this node reaches it: the transport's
+  #   # sdk.Peer.Address. Unset (the default), such a transport takes the peer URL's host and its
+  #   # port plus the transport's port_offset, which is what a cluster of nodes with the same
+  #   # settings needs (peers found by DNS always do). Set it behind NAT or port mappings, or for a
+  #   # peer whose transport listens elsewhere. Transports that send to the peer's URL ignore it.
+  #   transport_address = "10.0.0.3:9761"
   # }
 }
 
@@ -408,7 +415,8 @@ plugin_dir = ""
 # plugin "transport" "grpc" {       # herald-to-herald protobuf streams: replication { transport = "grpc" }
 #   config {                         # on every node; add out_of_process = true to run it as a process
 #     listen      = "0.0.0.0:9761"   # default: the node's host and port + port_offset; "off" = send only
-#     port_offset = 1000             # peers are reached at their Eureka port + port_offset
+#     port_offset = 1000             # peers are reached at their Eureka port + port_offset, unless their
+#                                    # peer block sets transport_address
 #     compress    = false            # gzip frames
 #     connect_timeout = "1s"         # time to open a peer's connection and stream
 #     read_timeout    = "5s"         # time to wait for a batch's answer (past it: congestion)

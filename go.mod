@@ -7,6 +7,7 @@ require (
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/hashicorp/hcl/v2 v2.25.0
+	github.com/heraldhq/herald/sdk v0.0.0-00010101000000-000000000000
 	github.com/hudl/fargo v1.4.0
 	github.com/knadh/koanf/v2 v2.4.1
 	github.com/op/go-logging v0.0.0-20160315200505-970db520ece7
@@ -73,3 +74,5 @@ require (
 	gopkg.in/gcfg.v1 v1.2.3 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )
+
+replace github.com/heraldhq/herald/sdk => ./sdk

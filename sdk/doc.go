@@ -58,6 +58,13 @@
 // ConfigureRequest.ValidateOnly; the SDK then decodes and validates a declared config struct
 // without calling Configure, so the plugin starts nothing.
 //
+// # Logging
+//
+// ConfigureRequest.Logger (a Logger, hclog's) is the plugin's logger: keep it from Configure and
+// log through it. Its lines appear in the node's log at the node's level, named after the plugin
+// and with the node's name, whether the plugin runs in its own process or in herald's. In a plugin
+// process the log package writes to it too (at info level), so a plain log.Printf is not lost.
+//
 // # The host service
 //
 // ConfigureRequest.Host is the node the plugin serves: read an instance, apply built-in actions,
@@ -82,6 +89,12 @@
 //
 // Package sdk/plugintest runs a plugin through the real gRPC path in the test process and has a
 // conformance suite per kind that says, in plain words, what breaks the contract.
+//
+// # The module
+//
+// The SDK is a Go module of its own, github.com/heraldhq/herald/sdk, apart from herald's: a
+// plugin's go.mod requires it alone, and needs only the previous Go release (the go directive of
+// the SDK's go.mod). Its packages import nothing of herald's outside sdk/.
 //
 // The built-in plugins in herald's plugins/ directory are written against this package only:
 // plugins/transport/http, plugins/transport/grpc, plugins/flush/sizeorage, plugins/flush/adaptive

@@ -113,7 +113,8 @@ func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 		setupTracing(Telemetry{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: t.SampleRatio, ServiceName: t.ServiceName}, name, req.NodeName)
 	}
 	cr := ConfigureRequest{Config: RawConfig(req.ConfigJson), NodeName: req.NodeName, NodeURL: req.NodeUrl,
-		LogLevel: req.LogLevel, Host: noHost{}, ValidateOnly: req.ValidateOnly}
+		LogLevel: req.LogLevel, Host: noHost{}, ValidateOnly: req.ValidateOnly,
+		Logger: configuredLogger(s.impl, s.kind, req.NodeName, req.LogLevel)}
 	if req.HostBrokerId != 0 && s.broker != nil {
 		conn, err := s.broker.DialWithOptions(req.HostBrokerId, clientTracing(), grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))

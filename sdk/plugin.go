@@ -11,13 +11,23 @@ import (
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks. The host refuses plugins
 // of another version with an error that names both.
-const ProtocolVersion = 1
+//
+// Version 2 renamed the handshake's cookie variable (see Handshake): a plugin built for version 1
+// looks for the old name, and exits at start-up with go-plugin's "This binary is a plugin" message
+// under a version 2 host. Rebuild it with this SDK.
+const ProtocolVersion = 2
+
+// MagicCookieKey is the environment variable herald sets for its plugin processes; sdk.Serve
+// refuses to run without it. It lies outside the HERALD_ prefix of herald's configuration
+// variables (HERALD_NODE__PORT sets node.port), so a plugin process's environment never reads as
+// configuration, and no configuration key can shadow the cookie.
+const MagicCookieKey = "HERALDPLUGIN_MAGIC_COOKIE"
 
 // Handshake is the go-plugin handshake between herald and its plugins. The magic cookie only
 // keeps a plugin binary from being run by hand by mistake; it is not a security measure.
 var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
-	MagicCookieKey:   "HERALD_PLUGIN_COOKIE",
+	MagicCookieKey:   MagicCookieKey,
 	MagicCookieValue: "6c1e0a5f-herald-plugin",
 }
 
@@ -93,6 +103,10 @@ type ConfigureRequest struct {
 	// nothing (no listener, no connection). A plugin that declares Info.Config is not called at
 	// all then: the SDK decodes the block and runs its Validate method instead.
 	ValidateOnly bool
+	// Logger is the plugin's logger (see Logger): its lines appear in the node's log, at the
+	// node's level, named after the plugin and with the node's name, in-process and out of
+	// process alike. Set by herald and by the SDK in a plugin process; keep it for later calls.
+	Logger Logger
 }
 
 // Diagnostic is a problem with a plugin's configuration: Path names the key ("listen",

@@ -88,8 +88,10 @@ type SendError struct {
 
 func (e *SendError) Error() string {
 	msg, prefix := e.Err.Error(), e.Class.String()+": "
-	// A failure that crossed the plugin boundary already names its class: say it once.
-	if strings.HasPrefix(msg, prefix) {
+	// A failure that already names its class (it crossed the plugin boundary as text, or wraps a
+	// failure of the same class: Fail(Permanent, fmt.Errorf("peer p: %w", Fail(Permanent, err))))
+	// says it once.
+	if strings.HasPrefix(msg, prefix) || strings.Contains(msg, ": "+prefix) {
 		return msg
 	}
 	return prefix + msg
@@ -130,8 +132,14 @@ type Peer struct {
 	Name string
 	// URL is the peer's Eureka base URL, e.g. http://127.0.0.1:8762/eureka/.
 	URL string
-	// Address is the transport-specific address of the peer, when configured (e.g. host:port of a
-	// gRPC listener); "" otherwise.
+	// Address is host:port of the peer's listener for a transport that has one of its own (the
+	// grpc transport, a plugin's receiving side), from the operator's
+	// `replication { peer "URL" { transport_address = "host:port" } }` block; "" when the block does
+	// not set it. A transport with a listener uses Address when it is set and otherwise derives the
+	// address from URL by a convention it documents (herald's grpc transport and the examples: the
+	// URL's host, its port plus the transport's port_offset), so that a cluster whose nodes all
+	// follow the convention needs no setting, and one behind NAT, port mappings or with a listener
+	// elsewhere names it per peer. A transport that sends to the peer's Eureka URL ignores it.
 	Address string
 }
 

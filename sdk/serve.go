@@ -35,7 +35,9 @@ func WithActionHandler(h ActionHandler) ServeOption {
 	return func(c *serveConfig) { c.kind, c.impl = KindActionHandler, h }
 }
 
-// WithLogger sets the logger; its output reaches the host's log.
+// WithLogger replaces the plugin process's logger (see Logger), which ConfigureRequest.Logger is
+// named from. Its output reaches the host's log only in hclog's JSON format on stderr, and the
+// plugin keeps its level: the node's log level is applied only to the default logger.
 func WithLogger(l hclog.Logger) ServeOption { return func(c *serveConfig) { c.logger = l } }
 
 // Serve is the whole main() of a plugin:
@@ -53,9 +55,11 @@ func Serve(opts ...ServeOption) {
 		fmt.Fprintln(os.Stderr, "herald plugin: sdk.Serve needs WithTransport, WithFlushPolicy or WithActionHandler")
 		os.Exit(1)
 	}
-	if c.logger == nil {
-		c.logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr, JSONFormat: true})
+	own := c.logger == nil
+	if own {
+		c.logger = defaultServeLogger()
 	}
+	setServedLogger(c.logger, own)
 	go exitWithParent()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,

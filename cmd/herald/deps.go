@@ -433,7 +433,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 			Observer: replication.NewTracingObserver(tel.Tracer("replication"), tel.Enabled(), peerNames.Name),
 			Logger:   logger.Named("replication"),
 		})
-		return r, nil
+		return withPeerAddresses(r, cfg), nil
 	}
 	return deps, stopAll, nil
 }

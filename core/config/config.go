@@ -200,6 +200,10 @@ type PeerTuning struct {
 	BatchingDelay *time.Duration `koanf:"batching_delay"`
 	Workers       *int           `koanf:"workers"`
 	MaxBufferSize *int           `koanf:"max_buffer_size"`
+	// TransportAddress is host:port of the peer's listener for a transport that has one of its
+	// own (the grpc transport, a plugin's): sdk.Peer.Address. Unset, such a transport derives it
+	// from the peer's URL (its port plus the transport's port_offset).
+	TransportAddress string `koanf:"transport_address"`
 }
 
 // TelemetryConfig is the `telemetry` block.

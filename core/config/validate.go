@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -132,6 +134,11 @@ func (c *Config) Validate() error {
 		if pt.MaxBufferSize != nil && *pt.MaxBufferSize < 1 {
 			badAt(append(kp, "max_buffer_size"), "must be at least 1 (got %d)", *pt.MaxBufferSize)
 		}
+		if a := pt.TransportAddress; a != "" {
+			if err := checkHostPort(a); err != nil {
+				badAt(append(kp, "transport_address"), "%v", err)
+			}
+		}
 	}
 	t := c.Telemetry.Tracing
 	if t.Exporter != "otlp-grpc" && t.Exporter != "otlp-http" {
@@ -182,6 +189,21 @@ func checkURL(s string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("URL %q has no host", s)
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a port from 1 to 65535.
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", s)
+	}
+	if host == "" {
+		return fmt.Errorf("want host:port, got %q (no host)", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("want host:port with a port from 1 to 65535, got %q", s)
 	}
 	return nil
 }

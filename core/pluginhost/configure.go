@@ -49,7 +49,10 @@ func configure(ctx context.Context, spec Spec, impl any, logger hclog.Logger) er
 		host = sdk.NoHost()
 	}
 	diags := sdk.Configure(ctx, impl, sdk.ConfigureRequest{Config: raw, NodeName: spec.NodeName, NodeURL: spec.NodeURL,
-		LogLevel: spec.LogLevel, Telemetry: spec.Telemetry, Host: host, PeerAuth: spec.PeerAuth, ValidateOnly: spec.ValidateOnly})
+		LogLevel: spec.LogLevel, Telemetry: spec.Telemetry, Host: host, PeerAuth: spec.PeerAuth, ValidateOnly: spec.ValidateOnly,
+		// In-process, the plugin logs through the node's logger; a plugin process gets its own
+		// (the SDK sets it there, and go-plugin carries its lines here).
+		Logger: sdk.PluginLogger(logger, spec.Kind, spec.Name, spec.NodeName)})
 	return refused(spec, diags, logger)
 }
 

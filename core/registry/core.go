@@ -225,8 +225,14 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 		if old := changeOf(existing.inst); old != changeOf(registrant) {
 			changes = append(changes, old)
 		}
-	} else if r.expected > 0 {
-		r.expected++
+	} else {
+		if r.expected > 0 {
+			r.expected++
+		}
+		if origin == FromPeer {
+			r.logger.Debug("peer's register creates the instance", "app", incoming.App, "id", id,
+				"lastDirty", incoming.LastDirtyTimestamp)
+		}
 	}
 	l := &lease{
 		app:          incoming.App,
@@ -354,6 +360,8 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
 		if r.expected > 0 {
 			r.expected++
 		}
+		r.logger.Debug("anti-entropy adopts a copy of an instance this node did not hold", "app", c.App, "id", id,
+			"lastDirty", c.LastDirtyTimestamp)
 		c.ActionType = ActionAdded
 		l := &lease{app: c.App, id: id, inst: c, durationMs: leaseDuration(c).Milliseconds(),
 			registration: now, lastUpdate: now}

@@ -28,6 +28,7 @@ require (
 	github.com/hashicorp/go-plugin v1.8.0 // indirect
 	github.com/hashicorp/hcl/v2 v2.25.0 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
+	github.com/heraldhq/herald/sdk v0.0.0-00010101000000-000000000000 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/knadh/koanf/maps v0.1.2 // indirect
 	github.com/knadh/koanf/v2 v2.4.1 // indirect
@@ -78,3 +79,5 @@ require (
 )
 
 replace github.com/heraldhq/herald => ../..
+
+replace github.com/heraldhq/herald/sdk => ../../sdk

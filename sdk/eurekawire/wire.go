@@ -16,8 +16,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/heraldhq/herald/internal/exactjson"
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/eurekawire/exactjson"
 )
 
 // ErrParse is wrapped by every decoding error.

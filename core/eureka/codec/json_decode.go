@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/core/registry"
-	"github.com/heraldhq/herald/internal/exactjson"
+	"github.com/heraldhq/herald/sdk/eurekawire/exactjson"
 )
 
 // flexInt accepts a JSON number or a string holding one (clients differ).

@@ -149,7 +149,7 @@ var sections = []section{
 		if err != nil {
 			return "", err
 		}
-		d, cmd2, err := goBench("./plugins/flush/adaptive", "FlushDecision", "2000x")
+		d, cmd2, err := goBench("./cmd/herald", "FlushDecision", "2000x")
 		if err != nil {
 			return "", err
 		}

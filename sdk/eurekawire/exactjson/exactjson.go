@@ -6,6 +6,9 @@
 // Exact walks a document along a Schema and renames every member whose name folds to a field of
 // its object without being equal to it, so that encoding/json ignores it too. A document without
 // such members (every document a real client sends) is returned as it is, without copying.
+//
+// It belongs to the SDK's module (package eurekawire decodes peer batches with it) and is not
+// internal because herald's Eureka codec decodes client documents with it too.
 package exactjson
 
 import (

@@ -1,14 +1,11 @@
-package adaptive_test
+package main
 
 // The cost of one flush decision, in-process and through a plugin process:
 //
-//	go test ./plugins/flush/adaptive -run '^$' -bench Decision
+//	go test ./cmd/herald -run '^$' -bench FlushDecision
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +53,6 @@ func BenchmarkFlushDecision(b *testing.B) {
 	b.Run("in-process", func(b *testing.B) { run(b, adaptive.New(adaptive.DefaultConfig())) })
 
 	var proc *pluginhost.Process
-	dir := b.TempDir()
 	b.Cleanup(func() {
 		if proc != nil {
 			proc.Stop()
@@ -64,9 +60,8 @@ func BenchmarkFlushDecision(b *testing.B) {
 	})
 	b.Run("out-of-process", func(b *testing.B) {
 		if proc == nil {
-			bin := buildHerald(b, dir)
 			var err error
-			proc, err = pluginhost.Start(ctx, pluginhost.Spec{Kind: sdk.KindFlushPolicy, Name: "adaptive", Command: bin,
+			proc, err = pluginhost.Start(ctx, pluginhost.Spec{Kind: sdk.KindFlushPolicy, Name: "adaptive", Command: heraldBin,
 				Args: []string{"plugin", "serve", sdk.KindFlushPolicy, "adaptive"}, Source: "BenchmarkFlushDecision"}, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -74,20 +69,4 @@ func BenchmarkFlushDecision(b *testing.B) {
 		}
 		run(b, proc.FlushPolicy())
 	})
-}
-
-// buildHerald compiles the herald binary, whose `plugin serve` runs the built-in plugins.
-func buildHerald(b *testing.B, dir string) string {
-	b.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		b.Fatalf("go env GOMOD: %v", err)
-	}
-	bin := filepath.Join(dir, "herald")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/herald")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/herald: %v\n%s", err, out)
-	}
-	return bin
 }
