@@ -12,35 +12,34 @@ import (
 	"testing"
 	"time"
 
-	httptransport "github.com/heraldhq/herald/plugins/transport/http"
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/plugintest"
 )
 
 // Deliberately broken plugins. Each suite must fail on them, saying what to fix.
 
-// brokenTransport is the http transport with one thing done wrong.
+// brokenTransport is the wire transport with one thing done wrong.
 type brokenTransport struct {
-	*httptransport.Plugin
+	*wire
 	send func(ctx context.Context, inner sdk.Transport, peer sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error)
 }
 
 func (b *brokenTransport) Send(ctx context.Context, peer sdk.Peer, batch sdk.Batch) ([]sdk.ItemResult, error) {
-	return b.send(ctx, b.Plugin, peer, batch)
+	return b.send(ctx, b.wire, peer, batch)
 }
 
 // looseConfig accepts any config key.
-type looseConfig struct{ *httptransport.Plugin }
+type looseConfig struct{ *wire }
 
 func (looseConfig) Configure(context.Context, sdk.ConfigureRequest) []sdk.Diagnostic { return nil }
 
 func transportCase(send func(context.Context, sdk.Transport, sdk.Peer, sdk.Batch) ([]sdk.ItemResult, error)) plugintest.TransportCase {
 	return plugintest.TransportCase{
 		New: func(*testing.T) sdk.Transport {
-			return &brokenTransport{Plugin: httptransport.NewPlugin(), send: send}
+			return &brokenTransport{wire: newWire(), send: send}
 		},
-		Peer:   eurekaPeer,
-		PeerAt: httpPeerAt,
+		Peer:   wirePeer,
+		PeerAt: wirePeerAt,
 	}
 }
 
@@ -153,8 +152,8 @@ var brokenPlugins = map[string]struct {
 	}, "Send of an empty batch failed"},
 	"transport: unknown config key accepted": {func(t *testing.T) {
 		plugintest.Transport(t, plugintest.TransportCase{
-			New:  func(*testing.T) sdk.Transport { return looseConfig{httptransport.NewPlugin()} },
-			Peer: eurekaPeer, PeerAt: httpPeerAt,
+			New:  func(*testing.T) sdk.Transport { return looseConfig{newWire()} },
+			Peer: wirePeer, PeerAt: wirePeerAt,
 		})
 	}, `Configure did not refuse the unknown key "plugintest_no_such_key"`},
 
