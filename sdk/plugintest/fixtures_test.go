@@ -34,19 +34,19 @@ type wire struct {
 	client  http.Client
 }
 
-func newWire() *wire { return &wire{host: sdk.NoHost(), timeout: 5 * time.Second} }
+func newWire() *wire { return &wire{host: sdk.NoHost(), timeout: 10 * time.Second} }
 
 func (w *wire) Info() sdk.Info {
 	return sdk.Info{Name: "wire", Kind: sdk.KindTransport, Schema: []sdk.ConfigKey{
 		{Path: "listen", Type: "string", Description: "address of the receiving side (none when unset)"},
-		{Path: "timeout", Type: "duration", Default: "5s", Description: "longest a send may take"},
+		{Path: "timeout", Type: "duration", Default: "10s", Description: "longest a send may take"},
 	}}
 }
 
 func (w *wire) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diagnostic {
 	var diags []sdk.Diagnostic
 	listen := ""
-	timeout := 5 * time.Second
+	timeout := 10 * time.Second
 	keys := make([]string, 0, len(req.Config))
 	for k := range req.Config {
 		keys = append(keys, k)
@@ -84,9 +84,9 @@ func (w *wire) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Diag
 	if err != nil {
 		return []sdk.Diagnostic{{Path: "listen", Message: err.Error()}}
 	}
-	w.ln = ln
-	w.srv = &http.Server{Handler: http.HandlerFunc(w.receive), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = w.srv.Serve(ln) }()
+	srv := &http.Server{Handler: http.HandlerFunc(w.receive), ReadHeaderTimeout: 5 * time.Second}
+	w.ln, w.srv = ln, srv
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 

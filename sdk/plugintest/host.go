@@ -23,6 +23,7 @@ type FakeHost struct {
 	lookups    int
 	answer     func(sdk.Item) sdk.ItemResult
 	err        error
+	hold       chan struct{} // non-nil: Apply and Receive wait for it to close
 }
 
 var _ sdk.Host = (*FakeHost)(nil)
@@ -55,6 +56,39 @@ func (h *FakeHost) SetErr(err error) {
 	h.err = err
 }
 
+// Hold makes Apply and Receive wait, once they recorded a call, until release is called, as a
+// node slow to apply a batch; a call whose context ends first fails with the context's error.
+func (h *FakeHost) Hold() (release func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := make(chan struct{})
+	h.hold = ch
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.hold == ch {
+				h.hold = nil
+			}
+			h.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// wait waits for hold (nil: not held) or the end of ctx.
+func wait(ctx context.Context, hold chan struct{}) error {
+	if hold == nil {
+		return nil
+	}
+	select {
+	case <-hold:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Instance implements sdk.Host.
 func (h *FakeHost) Instance(_ context.Context, app, id string) ([]byte, bool, error) {
 	h.mu.Lock()
@@ -80,14 +114,19 @@ func (h *FakeHost) answers(items []sdk.Item) []sdk.ItemResult {
 }
 
 // Apply implements sdk.Host.
-func (h *FakeHost) Apply(_ context.Context, items []sdk.Item) ([]sdk.ItemResult, error) {
+func (h *FakeHost) Apply(ctx context.Context, items []sdk.Item) ([]sdk.ItemResult, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.err != nil {
+		h.mu.Unlock()
 		return nil, h.err
 	}
 	h.applied = append(h.applied, append([]sdk.Item(nil), items...))
-	return h.answers(items), nil
+	rs, hold := h.answers(items), h.hold
+	h.mu.Unlock()
+	if err := wait(ctx, hold); err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 // Replicate implements sdk.Host.
@@ -102,15 +141,20 @@ func (h *FakeHost) Replicate(_ context.Context, items []sdk.Item) error {
 }
 
 // Receive implements sdk.Host.
-func (h *FakeHost) Receive(_ context.Context, b sdk.Batch) ([]sdk.ItemResult, error) {
+func (h *FakeHost) Receive(ctx context.Context, b sdk.Batch) ([]sdk.ItemResult, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.err != nil {
+		h.mu.Unlock()
 		return nil, h.err
 	}
 	b.Items = append([]sdk.Item(nil), b.Items...)
 	h.received = append(h.received, b)
-	return h.answers(b.Items), nil
+	rs, hold := h.answers(b.Items), h.hold
+	h.mu.Unlock()
+	if err := wait(ctx, hold); err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 // Applied returns the items applied so far, in the order of the calls.

@@ -15,7 +15,7 @@ func TestConformingPluginsPass(t *testing.T) {
 	t.Run("transport", func(t *testing.T) {
 		plugintest.Transport(t, plugintest.TransportCase{
 			New:    func(*testing.T) sdk.Transport { return newWire() },
-			Config: map[string]any{"timeout": "2s"},
+			Config: map[string]any{"timeout": "10s"},
 			Peer:   wirePeer,
 			PeerAt: wirePeerAt,
 		})
