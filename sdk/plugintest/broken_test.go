@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,5 +303,25 @@ func TestSuitesCatchBrokenPlugins(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A passing suite prints nothing of go-plugin's debug log; with -v it does.
+func TestQuietUnlessVerbose(t *testing.T) {
+	if os.Getenv("PLUGINTEST_BROKEN") != "" || os.Getenv("PLUGINTEST_SERVE") != "" {
+		t.Skip("in a child process")
+	}
+	for _, verbose := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestConformingPluginsPass$/^flush_policy$", "-test.count=1",
+			"-test.v="+strconv.FormatBool(verbose))
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("the suite failed on a conforming policy: %v\n%s", err, out)
+		}
+		if debug := strings.Contains(string(out), "[DEBUG] plugintest"); debug != verbose {
+			t.Errorf("with -v=%v go-plugin's debug log printed: %v, want %v:\n%s", verbose, debug, verbose, out)
+		}
 	}
 }
