@@ -22,7 +22,7 @@ func receiver(t *testing.T, host *plugintest.FakeHost) sdk.Peer {
 func TestConformance(t *testing.T) {
 	plugintest.Transport(t, plugintest.TransportCase{
 		New:    func(*testing.T) sdk.Transport { return New() },
-		Config: map[string]any{"listen": "off", "timeout": "2s"},
+		Config: map[string]any{"listen": "off", "timeout": "10s"},
 		Peer:   receiver,
 		PeerAt: func(addr string) sdk.Peer { return sdk.Peer{Name: addr, Address: addr} },
 	})
