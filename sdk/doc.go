@@ -87,8 +87,10 @@
 //
 // # Testing
 //
-// Package sdk/plugintest runs a plugin through the real gRPC path in the test process and has a
-// conformance suite per kind that says, in plain words, what breaks the contract.
+// Package sdk/plugintest runs a plugin through the real gRPC path in the test process (and as a
+// plugin process of its own), has a conformance suite per kind that says, in plain words, what
+// breaks the contract, and joins two in-memory nodes with a transport (NewLoopback) to test a
+// receiving side.
 //
 // # The module
 //

@@ -22,42 +22,47 @@ func receiver(t *testing.T, host *plugintest.FakeHost) sdk.Peer {
 func TestConformance(t *testing.T) {
 	plugintest.Transport(t, plugintest.TransportCase{
 		New:    func(*testing.T) sdk.Transport { return New() },
-		Config: map[string]any{"listen": "off", "timeout": "2s"},
+		Config: map[string]any{"listen": "off", "timeout": "10s"},
 		Peer:   receiver,
 		PeerAt: func(addr string) sdk.Peer { return sdk.Peer{Name: addr, Address: addr} },
 	})
 }
 
-// A batch sent through the plugin's gRPC path reaches the peer's node with every field, and the
-// node's answers come back; a node that cannot take the batch makes the send fail as congestion.
-func TestBatchReachesThePeersNode(t *testing.T) {
-	host := plugintest.NewFakeHost()
-	host.SetAnswer(func(it sdk.Item) sdk.ItemResult {
-		if it.Action == sdk.ActionHeartbeat {
-			return sdk.ItemResult{StatusCode: 404}
-		}
-		return sdk.ItemResult{StatusCode: 200}
+// Two nodes joined by jsonline: what the sending node sends is applied by the receiving node
+// (an in-memory registry behind the receiving side's Host.Receive), whose answers come back per
+// item; a node that cannot take the batch makes the send fail as congestion.
+func TestLoopback(t *testing.T) {
+	l := plugintest.NewLoopback(t, plugintest.LoopbackCase{
+		New:            func(*testing.T) sdk.Transport { return New() },
+		Config:         map[string]any{"listen": "off"},
+		ReceiverConfig: map[string]any{"listen": "127.0.0.1:0"},
+		Peer:           func(rx sdk.Transport) sdk.Peer { return sdk.Peer{Name: "b", Address: rx.(*JSONLine).Addr()} },
 	})
-	peer := receiver(t, host)
-	tr := plugintest.ServeTransport(t, New())
-	plugintest.MustConfigure(t, tr, map[string]any{"listen": "off"}, nil)
+	ctx := context.Background()
+	reg := plugintest.Item(sdk.ActionRegister, "ORDERS", "o-1")
+	beat := plugintest.Item(sdk.ActionHeartbeat, "ORDERS", "o-1")
+	unknown := plugintest.Item(sdk.ActionHeartbeat, "ORDERS", "o-2")
+	rs, err := l.Send(ctx, sdk.Batch{ID: "b1", Items: []sdk.Item{reg, beat, unknown}})
+	if err != nil || len(rs) != 3 || rs[0].StatusCode != 200 || rs[1].StatusCode != 200 || rs[2].StatusCode != 404 {
+		t.Fatalf("results %+v %v, want 200, 200, 404", rs, err)
+	}
+	got, ok := l.Node.Instances()["ORDERS/o-1"]
+	if !ok || string(got) != string(reg.Instance) {
+		t.Fatalf("the receiving node holds %q, want the registered instance", got)
+	}
+	if b := l.Node.Received(); len(b) != 1 || b[0].ID != "b1" || b[0].Items[0].TraceParent != reg.TraceParent {
+		t.Fatalf("the receiving node got %+v", b)
+	}
+	// A heartbeat older than the node's copy: 409 with that copy, carried back unchanged.
+	stale := beat
+	stale.LastDirtyTimestamp--
+	if rs, err := l.Send(ctx, sdk.Batch{ID: "b2", Items: []sdk.Item{stale}}); err != nil || len(rs) != 1 || rs[0].StatusCode != 409 ||
+		string(rs[0].Entity) != string(reg.Instance) {
+		t.Fatalf("a stale heartbeat: %+v %v, want 409 with the node's copy", rs, err)
+	}
 
-	b := plugintest.Batch("b1", 5)
-	rs, err := tr.Send(context.Background(), peer, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 5 || rs[0].StatusCode != 200 || rs[1].StatusCode != 404 {
-		t.Errorf("results %+v", rs)
-	}
-	got := host.Received()
-	if len(got) != 1 || got[0].ID != "b1" || len(got[0].Items) != 5 || string(got[0].Items[0].Instance) != string(b.Items[0].Instance) ||
-		got[0].Items[0].TraceParent != b.Items[0].TraceParent {
-		t.Fatalf("the peer's node got %+v", got)
-	}
-
-	host.SetErr(errors.New("action handler restarting"))
-	if _, err := tr.Send(context.Background(), peer, b); sdk.ClassOf(err) != sdk.Congestion {
+	l.Node.SetErr(errors.New("action handler restarting"))
+	if _, err := l.Send(ctx, plugintest.Batch("b3", 2)); sdk.ClassOf(err) != sdk.Congestion {
 		t.Fatalf("a node that cannot take the batch: %v (%s), want congestion", err, sdk.ClassOf(err))
 	}
 }

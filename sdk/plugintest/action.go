@@ -29,16 +29,26 @@ type ActionHandlerCase struct {
 	Options
 }
 
-// ActionHandler runs the action-handler conformance suite: in-process, then through the gRPC path
-// (where the host service reaches the handler over the broker, as in herald).
+// ActionHandler runs the action-handler conformance suite: in-process, through the gRPC path
+// (where the host service reaches the handler over the broker, as in herald), and a few checks on
+// the handler in a plugin process of its own.
 func ActionHandler(t *testing.T, c ActionHandlerCase) {
 	t.Helper()
 	if c.New == nil {
 		t.Fatal("plugintest.ActionHandler: ActionHandlerCase.New is nil: give a function that returns a new handler")
 	}
+	if serveAsChild(t, sdk.KindActionHandler, func() any { return c.New(t) }) {
+		return
+	}
 	for _, via := range vias {
-		s := &actionSuite{c: c, via: via}
+		s := &actionSuite{c: c, via: via, top: t.Name()}
 		t.Run(via, func(t *testing.T) {
+			if via == viaProcess {
+				t.Run("accept", s.accept)
+				t.Run("validate", func(t *testing.T) { s.receive(t, sdk.ReceiveValidate) })
+				t.Run("describe and configure", s.describe)
+				return
+			}
 			t.Run("actions", s.actions)
 			t.Run("accept", s.accept)
 			t.Run("validate", func(t *testing.T) { s.receive(t, sdk.ReceiveValidate) })
@@ -53,6 +63,7 @@ func ActionHandler(t *testing.T, c ActionHandlerCase) {
 type actionSuite struct {
 	c   ActionHandlerCase
 	via string
+	top string // the test that called the suite
 }
 
 func (s *actionSuite) fresh(t *testing.T) (impl, h sdk.ActionHandler) {
@@ -62,9 +73,13 @@ func (s *actionSuite) fresh(t *testing.T) (impl, h sdk.ActionHandler) {
 		t.Fatal("ActionHandlerCase.New returned nil")
 	}
 	closeAtEnd(t, impl)
+	impl = guardAs(t, sdk.KindActionHandler, impl).(sdk.ActionHandler)
 	h = impl
-	if s.via == viaGRPC {
+	switch s.via {
+	case viaGRPC:
 		h = ServeActionHandler(t, impl)
+	case viaProcess:
+		h = serveProcess(t, s.top, sdk.KindActionHandler).(sdk.ActionHandler)
 	}
 	return impl, h
 }

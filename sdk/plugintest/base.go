@@ -15,6 +15,7 @@ const unknownKey = "plugintest_no_such_key"
 // (impl, or herald's side of it through gRPC), neither configured yet.
 func checkDescribeConfigure(t *testing.T, kind string, impl, p any, cfg map[string]any, o Options) {
 	t.Helper()
+	impl = unguard(impl)
 	if _, ok := impl.(sdk.Describer); ok {
 		info := p.(sdk.Describer).Info()
 		if strings.TrimSpace(info.Name) == "" {

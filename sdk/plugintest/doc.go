@@ -1,15 +1,17 @@
 // Package plugintest is what a herald plugin's author imports in tests.
 //
-// It has three parts:
+// It has four parts:
 //
 //   - a harness that runs a plugin through the same gRPC path herald uses (go-plugin, the SDK's
 //     adapters, and the host service served back to the plugin over go-plugin's broker), inside
 //     the test process: ServeTransport, ServeFlushPolicy, ServeActionHandler, StartReceiver;
 //   - FakeHost, an sdk.Host that serves instances from a map and records what the plugin asks of
-//     it (Apply, Replicate, Receive), to hand to a plugin at Configure;
+//     it (Apply, Replicate, Receive), to hand to a plugin at Configure; NewNode makes one that is
+//     a node's registry, applying what it receives;
+//   - NewLoopback, two in-memory nodes joined by a transport, to test a receiving side;
 //   - a conformance suite per plugin kind, called from the author's own test. Each runs its
-//     checks as subtests, once on the plugin in-process and once through the gRPC path, and fails
-//     with a message that says what to fix.
+//     checks as subtests: on the plugin in-process, through the gRPC path, and (a few of them) on
+//     the plugin in a process of its own, and fails with a message that says what to fix.
 //
 // # Transports
 //
@@ -40,7 +42,10 @@
 // batch, concurrent sends, a peer whose node cannot apply the batch now (must be retried), a port
 // nothing listens on (Transient or Congestion, never Permanent), a peer that never answers with the
 // send cancelled or timing out (returns within 2 s, with an error that is not Permanent), an
-// already cancelled context, and Info and Configure.
+// already cancelled context, a send cancelled while the peer's node holds the batch (FakeHost.Hold),
+// and Info and Configure. Through gRPC herald's side of a cancelled call returns at once whatever
+// the plugin does, so the suite also watches the plugin's own Send: it must return within 2 s of
+// its context ending.
 //
 // # Flush policies
 //
@@ -74,7 +79,39 @@
 //
 //	plugintest.TransportCase{..., Options: plugintest.Options{SkipUnreachable: true}}
 //
-// Each option is documented on its field; none turns off the gRPC run.//
+// Each option is documented on its field; none turns off the gRPC run.
+//
+// # The plugin process
+//
+// The third run starts the test binary again as a plugin process: with -test.run naming the test
+// that called the suite and PLUGINTEST_SERVE set, the suite serves what the case's New returns
+// with sdk.Serve instead of running checks, and the parent talks to it through go-plugin's client
+// (handshake, mutual TLS) as herald does. Code of that test before the suite call runs in the
+// plugin process too; keep it to setting up the case.
+//
+// # Panics and output
+//
+// A panic in the plugin fails the test with the panic's value and stack instead of crashing the
+// test binary: in the test process the suites and the Serve functions recover it; a plugin process
+// that dies is reported with its panic and stack, read from its stderr. go-plugin's log, and a
+// plugin process's stderr, are printed only for a failing test, attached to its failure, or as
+// they come with go test -v.
+//
+// # Testing a receiving side
+//
+// NewLoopback starts two nodes in the test process, each with its own instance of the transport
+// served through the gRPC path: the sender, and a receiver whose node is NewNode, an in-memory
+// registry behind Host.Receive that answers as a Eureka server answers a peer (200, 404 for a
+// heartbeat of an instance it does not hold, 409 with its newer copy):
+//
+//	l := plugintest.NewLoopback(t, plugintest.LoopbackCase{
+//		New:            func(*testing.T) sdk.Transport { return carrier.New() },
+//		ReceiverConfig: map[string]any{"listen": "127.0.0.1:0"},
+//		Peer:           func(rx sdk.Transport) sdk.Peer { return sdk.Peer{Name: "b", Address: rx.(*carrier.Carrier).Addr()} },
+//	})
+//	rs, err := l.Send(ctx, plugintest.Batch("b1", 5)) // the receiving node's answers
+//	inst := l.Node.Instances()["PLUGINTEST/i-0"]    // what it registered
+//
 // # Temporary files
 //
 // go-plugin's connections leave unix sockets in the temporary directory; call Main from your

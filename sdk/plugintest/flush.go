@@ -96,15 +96,24 @@ func cutWithin(ctx context.Context, p sdk.FlushPolicy, s sdk.PendingState, horiz
 	return at, last, at <= horizon, nil
 }
 
-// FlushPolicy runs the flush-policy conformance suite: in-process, then through the gRPC path.
+// FlushPolicy runs the flush-policy conformance suite: in-process, through the gRPC path, and a few
+// checks on the policy in a plugin process of its own.
 func FlushPolicy(t *testing.T, c FlushPolicyCase) {
 	t.Helper()
 	if c.New == nil {
 		t.Fatal("plugintest.FlushPolicy: FlushPolicyCase.New is nil: give a function that returns a new policy")
 	}
+	if serveAsChild(t, sdk.KindFlushPolicy, func() any { return c.New(t) }) {
+		return
+	}
 	for _, via := range vias {
-		s := &flushSuite{c: c, via: via}
+		s := &flushSuite{c: c, via: via, top: t.Name()}
 		t.Run(via, func(t *testing.T) {
+			if via == viaProcess {
+				t.Run("sane decisions", s.sane)
+				t.Run("describe and configure", s.describe)
+				return
+			}
 			t.Run("sane decisions", s.sane)
 			t.Run("a batch is eventually cut", s.eventually)
 			t.Run("the same state gets the same decision", s.deterministic)
@@ -120,6 +129,7 @@ func FlushPolicy(t *testing.T, c FlushPolicyCase) {
 type flushSuite struct {
 	c   FlushPolicyCase
 	via string
+	top string // the test that called the suite
 }
 
 func (s *flushSuite) fresh(t *testing.T) (impl, p sdk.FlushPolicy) {
@@ -129,9 +139,13 @@ func (s *flushSuite) fresh(t *testing.T) (impl, p sdk.FlushPolicy) {
 		t.Fatal("FlushPolicyCase.New returned nil")
 	}
 	closeAtEnd(t, impl)
+	impl = guardAs(t, sdk.KindFlushPolicy, impl).(sdk.FlushPolicy)
 	p = impl
-	if s.via == viaGRPC {
+	switch s.via {
+	case viaGRPC:
 		p = ServeFlushPolicy(t, impl)
+	case viaProcess:
+		p = serveProcess(t, s.top, sdk.KindFlushPolicy).(sdk.FlushPolicy)
 	}
 	return impl, p
 }

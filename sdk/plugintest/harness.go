@@ -3,11 +3,14 @@ package plugintest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
 
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/peerauth"
@@ -34,36 +37,109 @@ type Options struct {
 	MaxWait time.Duration
 }
 
-// The two ways each suite runs a plugin.
+// The ways each suite runs a plugin: called directly; through the gRPC path in the test process
+// (every check); in a plugin process of its own, as herald runs a plugin binary (a few checks).
 const (
 	viaInProcess = "in-process"
 	viaGRPC      = "grpc"
+	viaProcess   = "process"
 )
 
-var vias = []string{viaInProcess, viaGRPC}
+var vias = []string{viaInProcess, viaGRPC, viaProcess}
 
-// serve runs impl as a plugin of kind over gRPC in the test process (go-plugin's test connection,
-// the SDK's plugin set and adapters) and returns what herald would hold: the host side.
+// serve runs impl as a plugin of kind over gRPC in the test process, as herald runs a plugin
+// process (go-plugin's server in test mode, its client reattached to it, the SDK's plugin set and
+// adapters) and returns what herald would hold: the host side. A panic in impl fails the test
+// with its stack; go-plugin's log is kept quiet and shown if the test fails (or with -v).
 func serve(tb testing.TB, kind string, impl any) any {
 	tb.Helper()
 	if impl == nil {
 		tb.Fatalf("plugintest: no %s to serve (nil)", kind)
 	}
-	client, server := plugin.TestPluginGRPCConn(tb, false, sdk.ServedPluginSet(kind, impl))
+	impl = guardAs(tb, kind, impl)
+	out := captureOutput(tb, fmt.Sprintf("go-plugin's log of the %s %s served through gRPC", kind, pluginName(impl)))
+	logger := out.logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	reattach := make(chan *plugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+	go sdk.ServeTest(ctx, kind, impl, logger, reattach, closed)
+	var rc *plugin.ReattachConfig
+	select {
+	case rc = <-reattach:
+	case <-closed:
+		cancel()
+		tb.Fatalf("plugintest: serving the %s over gRPC failed:\n%s", kind, out.tail(8<<10))
+	}
+	rc.ReattachFunc = func() (runner.AttachedRunner, error) { return inProcess{closed: closed, stop: cancel}, nil }
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginMap(), // a reattached client takes the unversioned set
+		Reattach:         rc,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           logger,
+		GRPCDialOptions:  dialOptions(),
+	})
 	tb.Cleanup(func() {
-		// Closing the client asks the server to stop (go-plugin's controller); stopping it here
-		// as well would race with that.
-		_ = client.Close()
+		// Closing the client asks the server to stop (go-plugin's controller); the server's context
+		// is cancelled only if it did not, since stopping it twice at once races in go-plugin.
+		if rpc, err := client.Client(); err == nil {
+			_ = rpc.Close()
+		}
 		select {
-		case <-server.DoneCh:
+		case <-closed:
 		case <-time.After(5 * time.Second):
 		}
+		cancel()
+		<-closed
 	})
-	raw, err := client.Dispense(kind)
+	rpc, err := client.Client()
+	if err != nil {
+		tb.Fatalf("plugintest: connecting to the %s over gRPC: %v", kind, err)
+	}
+	raw, err := rpc.Dispense(kind)
 	if err != nil {
 		tb.Fatalf("plugintest: dispensing the %s over gRPC: %v", kind, err)
 	}
 	return raw
+}
+
+// dialOptions are the gRPC options herald dials its plugins with.
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))}
+}
+
+// inProcess is go-plugin's handle on a plugin served in the test process: it "exits" when the
+// server stops.
+type inProcess struct {
+	closed <-chan struct{}
+	stop   context.CancelFunc
+}
+
+func (p inProcess) Wait(ctx context.Context) error {
+	select {
+	case <-p.closed:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (p inProcess) Kill(context.Context) error { p.stop(); return nil }
+
+func (inProcess) ID() string { return "plugintest" }
+
+func (inProcess) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
+
+func (inProcess) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }
+
+// pluginName is the plugin's name from its Info, or its type.
+func pluginName(p any) string {
+	if d, ok := p.(sdk.Describer); ok { // a guard: a panic in Info is reported, not raised
+		if n := d.Info().Name; n != "" {
+			return fmt.Sprintf("%q", n)
+		}
+	}
+	return fmt.Sprintf("%T", unguard(p))
 }
 
 // ServeTransport runs impl through the gRPC path and returns herald's side of it. The result also

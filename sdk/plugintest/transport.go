@@ -41,7 +41,9 @@ type TransportCase struct {
 	Options
 }
 
-// Transport runs the transport conformance suite: in-process, then through the gRPC path.
+// Transport runs the transport conformance suite: in-process, through the gRPC path, and a few
+// checks on the transport in a plugin process of its own (the test binary started again, serving
+// what New returns; code of the test that runs before the suite runs there too).
 func Transport(t *testing.T, c TransportCase) {
 	t.Helper()
 	switch {
@@ -53,9 +55,18 @@ func Transport(t *testing.T, c TransportCase) {
 		t.Fatal("plugintest.Transport: TransportCase.PeerAt is nil: say how a peer at a TCP address is named " +
 			"(sdk.Peer URL or Address), or set Options.SkipUnreachable")
 	}
+	if serveAsChild(t, sdk.KindTransport, func() any { return c.New(t) }) {
+		return
+	}
 	for _, via := range vias {
-		s := &transportSuite{c: c, via: via}
+		s := &transportSuite{c: c, via: via, top: t.Name()}
 		t.Run(via, func(t *testing.T) {
+			if via == viaProcess {
+				t.Run("one result per item, in order", s.inOrder)
+				t.Run("a send cancelled while the peer works on it", s.cancelledInFlight)
+				t.Run("describe and configure", s.describe)
+				return
+			}
 			t.Run("one result per item, in order", s.inOrder)
 			t.Run("every field of every item arrives", s.fields)
 			t.Run("a large batch", s.large)
@@ -65,6 +76,7 @@ func Transport(t *testing.T, c TransportCase) {
 			t.Run("an unreachable peer", s.unreachable)
 			t.Run("a peer that never answers", s.silent)
 			t.Run("an already cancelled context", s.cancelled)
+			t.Run("a send cancelled while the peer works on it", s.cancelledInFlight)
 			t.Run("describe and configure", s.describe)
 		})
 	}
@@ -73,6 +85,7 @@ func Transport(t *testing.T, c TransportCase) {
 type transportSuite struct {
 	c   TransportCase
 	via string
+	top string // the test that called the suite
 }
 
 // fresh returns a new transport, unconfigured, and what the suite talks to.
@@ -83,9 +96,13 @@ func (s *transportSuite) fresh(t *testing.T) (impl, tr sdk.Transport) {
 		t.Fatal("TransportCase.New returned nil")
 	}
 	closeAtEnd(t, impl)
+	impl = guardAs(t, sdk.KindTransport, impl).(sdk.Transport)
 	tr = impl
-	if s.via == viaGRPC {
+	switch s.via {
+	case viaGRPC:
 		tr = ServeTransport(t, impl)
+	case viaProcess:
+		tr = serveProcess(t, s.top, sdk.KindTransport).(sdk.Transport)
 	}
 	return impl, tr
 }
@@ -93,9 +110,34 @@ func (s *transportSuite) fresh(t *testing.T) (impl, tr sdk.Transport) {
 // transport returns a configured transport. Start peers before it: it is closed first.
 func (s *transportSuite) transport(t *testing.T) sdk.Transport {
 	t.Helper()
-	_, tr := s.fresh(t)
-	MustConfigure(t, tr, s.c.Config, NewFakeHost())
+	_, tr := s.configured(t)
 	return tr
+}
+
+// configured is transport, with the plugin (behind its guard) the suite talks to through tr.
+func (s *transportSuite) configured(t *testing.T) (impl, tr sdk.Transport) {
+	t.Helper()
+	impl, tr = s.fresh(t)
+	MustConfigure(t, tr, s.c.Config, NewFakeHost())
+	return impl, tr
+}
+
+// noLingering fails the test if the plugin's own Send went on for 2 s after its context ended
+// (after what), although the call returned: through gRPC, herald's side returns at once when it
+// cancels, and only the plugin's side shows whether the plugin let go. (A plugin process cannot
+// be watched from here; the in-process and gRPC runs check the same code.)
+func (s *transportSuite) noLingering(t *testing.T, impl sdk.Transport, what string) {
+	t.Helper()
+	g, ok := impl.(guarded)
+	if !ok || s.via == viaProcess {
+		return
+	}
+	if g.theGuard().lingering(2 * time.Second) {
+		t.Fatalf("the plugin's Send went on for 2 s after %s, although herald's side of the call had returned: pass ctx to "+
+			"every blocking call (dial, write, read) or close the connection when ctx is done. A Send that ignores its context "+
+			"keeps a connection and a goroutine of the plugin busy for every cancelled batch, and herald cancels sends when it "+
+			"stops and when a send takes too long", what)
+	}
 }
 
 // peer starts a reachable peer whose node answers each item as answerFor says.
@@ -406,7 +448,7 @@ func (s *transportSuite) silent(t *testing.T) {
 		t.Skip("Options.SkipUnreachable")
 	}
 	for _, how := range []string{"cancelled", "deadline"} {
-		tr := s.transport(t)
+		impl, tr := s.configured(t)
 		peer := s.c.PeerAt(SilentAddr(t))
 		var ctx context.Context
 		var cancel context.CancelFunc
@@ -429,12 +471,59 @@ func (s *transportSuite) silent(t *testing.T) {
 			t.Fatalf("Send to a peer that never answers failed as permanent after %s (%v): return ctx.Err() or an error "+
 				"made with sdk.Fail(sdk.Congestion or sdk.Transient, …), so that the batch is kept and sent again", what, r.err)
 		}
+		s.noLingering(t, impl, what)
 	}
+}
+
+// cancelledInFlight cancels a send while the peer's node holds the batch, as herald does when it
+// stops: Send must return at once, keeping the batch for retry, and the plugin must let go too.
+func (s *transportSuite) cancelledInFlight(t *testing.T) {
+	if s.c.PeerIgnoresHost {
+		t.Skip("Options.PeerIgnoresHost: the suite cannot hold the batch at the peer's node")
+	}
+	host, peer := s.peer(t)
+	release := host.Hold()
+	defer release()
+	impl, tr := s.configured(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan sendResult, 1)
+	go func() {
+		rs, err := tr.Send(ctx, peer, Batch("in-flight", 3))
+		done <- sendResult{rs, err}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); len(host.Received()) == 0; {
+		select {
+		case r := <-done:
+			t.Fatalf("Send returned (results %s, error %v) before the peer's node answered: wait for the peer's answer", fmtResults(r.rs), r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the peer's node did not receive the batch within 20 s")
+		}
+	}
+	cancel()
+	select {
+	case r := <-done:
+		switch {
+		case r.err == nil:
+			t.Fatalf("Send returned no error (results %s) although its context was cancelled before the peer answered: "+
+				"return ctx.Err(); herald cancels sends when it stops", fmtResults(r.rs))
+		case sdk.ClassOf(r.err) == sdk.Permanent:
+			t.Fatalf("Send failed as permanent (%v) when its context was cancelled before the peer answered: return ctx.Err() "+
+				"(or sdk.Fail(sdk.Transient, …)) so that the batch is kept for retry", r.err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Send went on for 2 s after its context was cancelled while the peer's node was working on the batch: " +
+			"pass ctx to every blocking call (dial, write, read) or close the connection when ctx is done; herald cancels " +
+			"sends when it stops")
+	}
+	s.noLingering(t, impl, "its context was cancelled while the peer's node was working on the batch")
 }
 
 func (s *transportSuite) cancelled(t *testing.T) {
 	_, peer := s.peer(t)
-	tr := s.transport(t)
+	impl, tr := s.configured(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r, ok := send(ctx, tr, peer, Batch("cancelled", 3), 2*time.Second)
@@ -447,6 +536,7 @@ func (s *transportSuite) cancelled(t *testing.T) {
 		t.Fatalf("Send with a cancelled context failed as permanent (%v): return ctx.Err() (or sdk.Fail(sdk.Transient, …)) so "+
 			"that the batch is kept for retry", r.err)
 	}
+	s.noLingering(t, impl, "its context was cancelled")
 }
 
 func (s *transportSuite) describe(t *testing.T) {
