@@ -63,6 +63,8 @@ type sendStream struct {
 	st     pb.Transport_SendStreamClient
 	cancel context.CancelFunc
 	queue  chan *streamCall
+	// cancels are the ids of calls whose callers stopped waiting, for the plugin to cancel.
+	cancels chan uint64
 
 	mu    sync.Mutex
 	calls map[uint64]*streamCall
@@ -97,7 +99,7 @@ func (s *sendStreams) get() (*sendStream, error) {
 		return nil, err
 	}
 	ss := &sendStream{st: st, cancel: cancel, queue: make(chan *streamCall, streamQueue),
-		calls: map[uint64]*streamCall{}, dead: make(chan struct{})}
+		cancels: make(chan uint64, streamQueue), calls: map[uint64]*streamCall{}, dead: make(chan struct{})}
 	go ss.read()
 	go ss.write()
 	s.cur = ss
@@ -147,9 +149,13 @@ func (s *sendStreams) send(ctx context.Context, req *pb.SendRequest) (*pb.SendRe
 		}
 		return nil, s.failure(ctx, ss.ended())
 	case <-ctx.Done():
-		// The plugin may still send the batch; its answer is dropped. As with a cancelled unary
-		// call, the pipeline treats the batch as not sent.
+		// The plugin's Send is cancelled as a unary call's would be; an answer that comes anyway
+		// is dropped, and the pipeline treats the batch as not sent.
 		ss.forget(id)
+		select {
+		case ss.cancels <- id:
+		default: // cancels are a courtesy: a full queue only leaves the plugin's deadline
+		}
 		return nil, Fail(Transient, ctx.Err())
 	}
 }
@@ -201,20 +207,25 @@ func (ss *sendStream) end(err error) {
 func (ss *sendStream) write() {
 	frame := &pb.SendFrame{}
 	for {
-		var first *streamCall
+		frame.Requests, frame.Cancel = frame.Requests[:0], frame.Cancel[:0]
+		size := 0
 		select {
-		case first = <-ss.queue:
+		case c := <-ss.queue:
+			frame.Requests = append(frame.Requests, c.req)
+			size += c.size
+		case id := <-ss.cancels:
+			frame.Cancel = append(frame.Cancel, id)
 		case <-ss.dead:
 			return
 		}
-		frame.Requests = append(frame.Requests[:0], first.req)
-		size := first.size
 	more:
 		for size < coalesceBytes {
 			select {
 			case c := <-ss.queue:
 				frame.Requests = append(frame.Requests, c.req)
 				size += c.size
+			case id := <-ss.cancels:
+				frame.Cancel = append(frame.Cancel, id)
 			default:
 				break more
 			}
@@ -277,6 +288,8 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 	written := make(chan error, 1)
 	go func() { written <- writeResults(ctx, st, out) }()
 	var calls sync.WaitGroup
+	var mu sync.Mutex
+	running := map[uint64]context.CancelFunc{}
 	for {
 		f, err := st.Recv()
 		if err != nil {
@@ -291,13 +304,22 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 		}
 		for _, req := range f.Requests {
 			calls.Add(1)
+			var cctx context.Context
+			var ccancel context.CancelFunc
+			if req.TimeoutNs > 0 {
+				cctx, ccancel = context.WithTimeout(ctx, time.Duration(req.TimeoutNs))
+			} else {
+				cctx, ccancel = context.WithCancel(ctx)
+			}
+			mu.Lock()
+			running[req.CallId] = ccancel
+			mu.Unlock()
 			go func() {
 				defer calls.Done()
-				cctx, ccancel := ctx, context.CancelFunc(func() {})
-				if req.TimeoutNs > 0 {
-					cctx, ccancel = context.WithTimeout(ctx, time.Duration(req.TimeoutNs))
-				}
 				resp := s.send(cctx, req)
+				mu.Lock()
+				delete(running, req.CallId)
+				mu.Unlock()
 				ccancel()
 				resp.CallId = req.CallId
 				select {
@@ -306,6 +328,14 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 				}
 			}()
 		}
+		// A cancel follows its request (one writer on the host's side), so the call is known.
+		mu.Lock()
+		for _, id := range f.Cancel {
+			if c := running[id]; c != nil {
+				c()
+			}
+		}
+		mu.Unlock()
 	}
 }
 

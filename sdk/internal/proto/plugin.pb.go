@@ -599,8 +599,11 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 }
 
 type SendFrame struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Requests      []*SendRequest         `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Requests []*SendRequest         `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// The call ids of requests the host no longer waits for (its caller's context ended): the
+	// plugin cancels their Send's context.
+	Cancel        []uint64 `protobuf:"varint,2,rep,packed,name=cancel,proto3" json:"cancel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,6 +641,13 @@ func (*SendFrame) Descriptor() ([]byte, []int) {
 func (x *SendFrame) GetRequests() []*SendRequest {
 	if x != nil {
 		return x.Requests
+	}
+	return nil
+}
+
+func (x *SendFrame) GetCancel() []uint64 {
+	if x != nil {
+		return x.Cancel
 	}
 	return nil
 }
@@ -1880,9 +1890,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\awarning\x18\x03 \x01(\bR\awarning\"S\n" +
 	"\x11ConfigureResponse\x12>\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1c.herald.plugin.v1.DiagnosticR\vdiagnostics\"F\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1c.herald.plugin.v1.DiagnosticR\vdiagnostics\"^\n" +
 	"\tSendFrame\x129\n" +
-	"\brequests\x18\x01 \x03(\v2\x1d.herald.plugin.v1.SendRequestR\brequests\"O\n" +
+	"\brequests\x18\x01 \x03(\v2\x1d.herald.plugin.v1.SendRequestR\brequests\x12\x16\n" +
+	"\x06cancel\x18\x02 \x03(\x04R\x06cancel\"O\n" +
 	"\x0fSendResultFrame\x12<\n" +
 	"\tresponses\x18\x01 \x03(\v2\x1e.herald.plugin.v1.SendResponseR\tresponses\"F\n" +
 	"\x04Peer\x12\x12\n" +
