@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
 	"testing"
 
 	"github.com/heraldhq/herald/sdk"
+	"github.com/heraldhq/herald/sdk/eurekawire"
+	"github.com/heraldhq/herald/sdk/peerauth"
 	"github.com/heraldhq/herald/sdk/plugintest"
 )
+
+// Addr is the receiving side's address (for the tests: a node's listener is where its config says).
+func (j *JSONLine) Addr() string { j.mu.Lock(); defer j.mu.Unlock(); return j.ln.Addr().String() }
 
 // receiver starts a jsonline receiving side whose node is host, as a peer runs it (a plugin
 // process whose host service is herald's), and returns the peer that names it.
@@ -109,3 +115,57 @@ func TestConfigDiagnostics(t *testing.T) {
 
 // TestMain keeps go-plugin's unix sockets in a temporary directory removed at the end.
 func TestMain(m *testing.M) { plugintest.Main(m) }
+
+// The receiving side takes batches from peers only: a batch without a signature, or signed with
+// another cluster's secret, or altered after it was signed, is refused and never reaches the node.
+func TestReceivingSideAuthenticates(t *testing.T) {
+	host := plugintest.NewFakeHost()
+	peer := receiver(t, host)
+	batch := eurekawire.AppendReplicationList(nil, plugintest.Batch("forged", 2).Items)
+	other, err := peerauth.NewSigner("intruder", peerauth.NewSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := plugintest.PeerAuth.Signer("node-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := append([]byte(nil), batch...)
+	altered[len(altered)-3] ^= 1
+	for name, req := range map[string]message{
+		"unsigned":              {ID: "u", Batch: batch},
+		"another secret":        {ID: "o", Batch: batch, Auth: other.SignValues("POST", signedPath, batch)},
+		"altered after signing": {ID: "a", Batch: altered, Auth: ours.SignValues("POST", signedPath, batch)},
+	} {
+		conn, err := net.Dial("tcp", peer.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp message
+		if err := json.NewEncoder(conn).Encode(req); err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(conn).Decode(&resp)
+		conn.Close()
+		if err != nil || resp.Error == "" || resp.Results != nil {
+			t.Errorf("%s: answer %+v (%v), want a refusal", name, resp, err)
+		}
+	}
+	if got := host.ReceivedItems(); len(got) != 0 {
+		t.Fatalf("the node received %d items from unauthenticated senders", len(got))
+	}
+	// The same batch, signed with the cluster's secret, goes through.
+	req := message{ID: "ok", Batch: batch, Auth: ours.SignValues("POST", signedPath, batch)}
+	conn, err := net.Dial("tcp", peer.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var resp message
+	if err := json.NewEncoder(conn).Encode(req); err != nil || json.NewDecoder(conn).Decode(&resp) != nil || resp.Error != "" {
+		t.Fatalf("a signed batch: %+v", resp)
+	}
+	if got := host.ReceivedItems(); len(got) != 2 {
+		t.Fatalf("the node received %d items, want 2", len(got))
+	}
+}

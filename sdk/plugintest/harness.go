@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hashicorp/go-hclog"
 	"io"
 	"testing"
 	"time"
@@ -181,7 +182,8 @@ func Configure(tb testing.TB, p any, cfg map[string]any, host sdk.Host) []sdk.Di
 		tb.Fatalf("plugintest: the config cannot be sent to the plugin: %v", err)
 	}
 	return c.Configure(context.Background(), sdk.ConfigureRequest{Config: raw, NodeName: NodeName,
-		NodeURL: NodeURL, LogLevel: "info", Host: host, PeerAuth: PeerAuth})
+		NodeURL: NodeURL, LogLevel: "info", Host: host, PeerAuth: PeerAuth,
+		Logger: sdk.PluginLogger(hclog.NewNullLogger(), "plugintest", "plugin", NodeName)})
 }
 
 // PeerAuth is the peer authentication every plugin configured by Configure gets: a cluster secret

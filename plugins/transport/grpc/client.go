@@ -159,7 +159,7 @@ func (t *Transport) peerConn(peer sdk.Peer) (*peerConn, error) {
 	if closed {
 		return nil, sdk.Fail(sdk.Transient, errClosed)
 	}
-	addr, err := PeerAddress(peer, t.opts.PortOffset)
+	addr, err := sdk.PeerAddress(peer, t.opts.PortOffset)
 	if err != nil {
 		return nil, sdk.Fail(sdk.Permanent, fmt.Errorf("peer %s: %w", peer.Name, err))
 	}

@@ -22,8 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,46 +212,6 @@ func (t *Transport) Close() error {
 }
 
 var errClosed = errors.New("grpc transport: closed")
-
-// PeerAddress returns the host:port a peer's batches go to: peer.Address when it is set, otherwise
-// the host of its Eureka URL and that URL's port (80 or 443 when it has none) plus portOffset.
-func PeerAddress(peer sdk.Peer, portOffset int) (string, error) {
-	if peer.Address != "" {
-		if _, _, err := net.SplitHostPort(peer.Address); err != nil {
-			return "", fmt.Errorf("address %q: %w", peer.Address, err)
-		}
-		return peer.Address, nil
-	}
-	return offsetAddress(peer.URL, portOffset)
-}
-
-// offsetAddress is host:port+offset of a URL.
-func offsetAddress(raw string, offset int) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if u.Hostname() == "" {
-		return "", fmt.Errorf("URL %q has no host", raw)
-	}
-	port := 0
-	switch {
-	case u.Port() != "":
-		if port, err = strconv.Atoi(u.Port()); err != nil {
-			return "", fmt.Errorf("URL %q: port: %w", raw, err)
-		}
-	case u.Scheme == "https":
-		port = 443
-	case u.Scheme == "http":
-		port = 80
-	default:
-		return "", fmt.Errorf("URL %q has no port", raw)
-	}
-	if p := port + offset; p < 1 || p > 65535 {
-		return "", fmt.Errorf("URL %q: port %d + offset %d is not a TCP port", raw, port, offset)
-	}
-	return net.JoinHostPort(u.Hostname(), strconv.Itoa(port+offset)), nil
-}
 
 // countingConn counts the bytes a connection carries.
 type countingConn struct {

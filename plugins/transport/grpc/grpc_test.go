@@ -393,28 +393,8 @@ func TestClosedTransport(t *testing.T) {
 	}
 }
 
-func TestPeerAddress(t *testing.T) {
-	for _, c := range []struct {
-		peer   sdk.Peer
-		offset int
-		want   string
-	}{
-		{sdk.Peer{URL: "http://127.0.0.1:8761/eureka/"}, 1000, "127.0.0.1:9761"},
-		{sdk.Peer{URL: "http://eureka-2.internal:8762/eureka/"}, 5, "eureka-2.internal:8767"},
-		{sdk.Peer{URL: "https://[::1]/eureka/"}, 1000, "[::1]:1443"},
-		{sdk.Peer{URL: "http://127.0.0.1:8761/eureka/", Address: "10.0.0.9:7000"}, 1000, "10.0.0.9:7000"},
-	} {
-		got, err := PeerAddress(c.peer, c.offset)
-		if err != nil || got != c.want {
-			t.Errorf("PeerAddress(%+v, %d) = %q, %v; want %q", c.peer, c.offset, got, err, c.want)
-		}
-	}
-	for _, p := range []sdk.Peer{{URL: "http://127.0.0.1:65000/eureka/"}, {URL: "/eureka/"}, {Address: "no-port"}} {
-		if got, err := PeerAddress(p, 1000); err == nil {
-			t.Errorf("PeerAddress(%+v) = %q, want an error", p, got)
-		}
-	}
-	// A peer whose address cannot be found is a permanent failure.
+// A peer whose address cannot be found (sdk.PeerAddress) is a permanent failure.
+func TestUnderivableAddress(t *testing.T) {
 	s := sender(t, nil)
 	if _, err := s.Send(context.Background(), sdk.Peer{Name: "x", URL: "http://127.0.0.1:65000/eureka/"}, sdk.Batch{}); err == nil || classOf(t, err) != sdk.Permanent {
 		t.Errorf("send to an underivable address: %v", err)

@@ -86,7 +86,7 @@ func (p *Plugin) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.Di
 	case ListenOff:
 		listen = ""
 	case "":
-		addr, err := offsetAddress(req.NodeURL, o.PortOffset)
+		addr, err := sdk.OffsetAddress(req.NodeURL, o.PortOffset)
 		if err != nil {
 			bad("listen", `cannot take the default from the node's URL %q (%v): set listen = "host:port", or "off"`, req.NodeURL, err)
 			return diags
