@@ -241,12 +241,7 @@ func (a *antiEntropy) plan(ctx context.Context, base string, apps []string) ([]r
 	return out, ties, nil
 }
 
-// planApp applies the rules of step 4 to one app. A tombstone wins over a live copy that is no
-// newer than the cancelled one, that was registered on its node before the cancel, or whose
-// client last changed it (lastDirtyTimestamp) before the cancel happened: a cancel removes the
-// instance whatever version the cancelling node held, as Eureka's cancel does, and a client that
-// registers again after a cancel stamps a new lastDirtyTimestamp. The last rule relies on clients'
-// clocks agreeing with the nodes' to well under the time between a cancel and a new registration.
+// planApp applies the rules of step 4 to one app.
 func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, int) {
 	live := make(map[string]registry.InstanceDigest)
 	dead := make(map[string]registry.InstanceDigest)
@@ -288,8 +283,7 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 			if !p.Renewed {
 				continue
 			}
-			if t, ok := dead[p.ID]; ok && (p.Registered <= t.DeletedAt || p.LastDirtyTimestamp <= t.LastDirtyTimestamp ||
-				p.LastDirtyTimestamp < t.DeletedAt) {
+			if t, ok := dead[p.ID]; ok && (p.Registered <= t.DeletedAt || p.LastDirtyTimestamp <= t.LastDirtyTimestamp) {
 				continue
 			}
 			ph, _ := parseHash(p.Hash)
@@ -297,8 +291,7 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 		case isLive:
 			inst, ok := a.reg.Instance(app, p.ID)
 			if ok && (inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt ||
-				(p.LastDirtyTimestamp > 0 && inst.LastDirtyTimestamp <= p.LastDirtyTimestamp) ||
-				inst.LastDirtyTimestamp < p.DeletedAt) {
+				(p.LastDirtyTimestamp > 0 && inst.LastDirtyTimestamp <= p.LastDirtyTimestamp)) {
 				out = append(out, repair{app: app, id: p.ID, kind: repairCancel, version: p.DeletedAt})
 			}
 		default:
