@@ -315,6 +315,8 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 			case repairPull:
 				ids = append(ids, plan[i].id)
 			case repairCancel:
+				a.logger.Debug("anti-entropy cancels a copy of an instance a peer cancelled", "app", app, "id", plan[i].id,
+					"peer", base, "deletedAt", plan[i].version)
 				if a.reg.Cancel(ctx, app, plan[i].id, registry.FromPeer) {
 					deleted++
 				}

@@ -578,6 +578,7 @@ func (r *Registry) Cancel(ctx context.Context, app, id string, origin Origin) bo
 	r.tombs[app] = ensure(r.tombs[app])
 	r.tombs[app][id] = tombstone{lastDirty: inst.LastDirtyTimestamp, status: inst.Status, at: now}
 	r.mu.Unlock()
+	r.logger.Debug("instance cancelled", "app", app, "id", id, "origin", origin, "lastDirty", inst.LastDirtyTimestamp)
 	r.notify(ctx, &Write{Action: ActionCancel, App: app, ID: id, Origin: origin}, changeOf(inst))
 	return true
 }

@@ -116,6 +116,7 @@ func (r *Registry) Evict() int {
 		l := expired[i]
 		r.removeOverride(l.id)
 		changes = append(changes, changeOf(r.removeLocked(l, now)))
+		r.logger.Debug("lease expired; instance evicted", "app", l.app, "id", l.id)
 	}
 	r.mu.Unlock()
 	if n > 0 {
