@@ -35,8 +35,9 @@ var (
 // knownIssue names what schedules with process kills still find in herald. While it is not empty,
 // the default run (no -faultcheck.* flag given, as in CI) leaves kill and restart out of its
 // schedule and says so; any run with a -faultcheck.* flag draws from every fault kind it names.
-const knownIssue = "with kill -9 and restarts, a cancelled instance whose cancel died with its acceptor can " +
-	"stay on one node only (RELIABILITY.md, The long run), and an override removal acknowledged in the last " +
+const knownIssue = "with kill -9 and restarts, an instance whose cancel died with its acceptor and that no client " +
+	"renews can stay on some nodes only until its lease expires (RELIABILITY.md, The long run), and an override " +
+	"removal acknowledged in the last " +
 	"second of the schedule can be lost (-faultcheck.seed=1 -faultcheck.duration=35s, on a loaded machine: " +
 	"2 lost, 1 diverged)"
 
