@@ -64,7 +64,9 @@ func TestFailureClassNamedOnceAcrossThePluginBoundary(t *testing.T) {
 				}
 			}
 		}
-		client.Close()
+		// The server first: the client's Close asks the server to stop too (go-plugin's controller),
+		// and go-plugin's GRPCServer.Stop is not safe to run twice at once.
 		server.Stop()
+		client.Close()
 	}
 }
