@@ -316,8 +316,10 @@ func applySchedule(c *cluster, sched []Fault, t0 time.Time, d time.Duration, log
 		}
 		switch {
 		case f.Kind == FaultKill && !e.end, f.Kind == FaultRestart:
-			kills[f.Node] = append(kills[f.Node], time.Now())
 			n.Kill()
+			// When the process is gone, not when the signal went: a node being killed can still
+			// acknowledge a write, which it then dies without replicating.
+			kills[f.Node] = append(kills[f.Node], time.Now())
 			if f.Kind == FaultRestart {
 				n.Start()
 			}
