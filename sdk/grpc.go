@@ -241,7 +241,9 @@ func (t *transportClient) Send(ctx context.Context, peer Peer, b Batch) ([]ItemR
 			}
 			return sendResult(resp)
 		}
-		req.CallId, req.TimeoutNs = 0, 0
+		// A fresh message: the stream's writer may still be encoding the one it was handed. The
+		// two share only what neither writes (the peer and the items).
+		req = &pb.SendRequest{Peer: req.Peer, BatchId: req.BatchId, Items: req.Items}
 	}
 	resp, err := t.c.Send(ctx, req)
 	if err != nil {
