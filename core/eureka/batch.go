@@ -62,13 +62,18 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	writeEncoded(w, r, http.StatusOK, contentJSON, out)
 }
 
-// applyBatch hands the items to the receiver, except those whose lastDirtyTimestamp lies further
-// ahead than the clock skew allows: each of those is answered 400 on its own (a peer's clock
-// gone wrong must not give a record a timestamp no later real write can beat).
+// applyBatch hands the items to the receiver, except those whose lastDirtyTimestamp or
+// statusVersion (the accepting node's clock too) lies further ahead than the clock skew allows:
+// each of those is answered 400 on its own (a peer's clock gone wrong must not give a record a
+// timestamp no later real write can beat).
 func (h *Handler) applyBatch(r *http.Request, items []sdk.Item) ([]sdk.ItemResult, error) {
 	var refused map[int]string
 	for i := range items {
-		if err := h.tooFarAhead(items[i].LastDirtyTimestamp); err != nil {
+		err := h.tooFarAhead(items[i].LastDirtyTimestamp)
+		if err == nil {
+			err = h.stampAhead("statusVersion", items[i].StatusVersion)
+		}
+		if err != nil {
 			if refused == nil {
 				refused = map[int]string{}
 			}

@@ -439,12 +439,15 @@ func (h *Handler) origin(r *http.Request) registry.Origin {
 func (h *Handler) peer(r *http.Request) bool { return h.isPeer != nil && h.isPeer(r) }
 
 // tooFarAhead returns an error when ts lies further in the future than the allowed clock skew.
-func (h *Handler) tooFarAhead(ts int64) error {
+func (h *Handler) tooFarAhead(ts int64) error { return h.stampAhead("lastDirtyTimestamp", ts) }
+
+// stampAhead refuses a timestamp (epoch ms) named field further ahead than the clock skew allows.
+func (h *Handler) stampAhead(field string, ts int64) error {
 	if h.skew <= 0 || ts <= 0 {
 		return nil
 	}
 	if limit := h.clock.Now().Add(h.skew).UnixMilli(); ts > limit {
-		return fmt.Errorf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", ts, h.skew)
+		return fmt.Errorf("%s %d is more than %s ahead of this node's clock", field, ts, h.skew)
 	}
 	return nil
 }

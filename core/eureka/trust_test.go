@@ -130,3 +130,27 @@ func TestBatchItemsTooFarAheadAreRefusedAlone(t *testing.T) {
 		t.Fatal("the other item of the batch was not applied")
 	}
 }
+
+// A status version from too far ahead would make every later status change of the instance look
+// older: the item is refused on its own, like a lastDirtyTimestamp from the future.
+func TestBatchStatusVersionTooFarAheadIsRefused(t *testing.T) {
+	n := newNode(t, nodeConfig{base: "/eureka/v2", opts: func(o *eureka.Options) { o.MaxClockSkew = time.Minute }})
+	n.register(t, "ORDERS", inst("ORDERS", "o-1", "10.0.0.1", "UP", 1000))
+	n.register(t, "ORDERS", inst("ORDERS", "o-2", "10.0.0.2", "UP", 1000))
+	future := strconv.FormatInt(time.Now().Add(24*time.Hour).UnixMilli(), 10)
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	body := `{"replicationList":[` +
+		`{"appName":"ORDERS","id":"o-1","action":"StatusUpdate","status":"OUT_OF_SERVICE","lastDirtyTimestamp":1000,"statusVersion":` + future + `},` +
+		`{"appName":"ORDERS","id":"o-2","action":"StatusUpdate","status":"OUT_OF_SERVICE","lastDirtyTimestamp":1000,"statusVersion":` + now + `}]}`
+	r := n.do(t, "POST", "/peerreplication/batch", body, "Content-Type", "application/json")
+	wantCode(t, "batch", r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"statusCode":400`) || !strings.Contains(string(r.body), `"statusCode":200`) {
+		t.Fatalf("answers %s, want 400 then 200", r.body)
+	}
+	if got, _ := n.reg.Instance("ORDERS", "o-1"); got.Status != registry.StatusUp || got.StatusVersion != 0 {
+		t.Fatalf("a status version from the future applied: %s, version %d", got.Status, got.StatusVersion)
+	}
+	if got, _ := n.reg.Instance("ORDERS", "o-2"); got.Status != registry.StatusOutOfService {
+		t.Fatalf("the other item of the batch was not applied: %s", got.Status)
+	}
+}

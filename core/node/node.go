@@ -506,8 +506,12 @@ func (n *Node) validatePeerInstances(ctx context.Context, insts []*registry.Inst
 	if max := n.cfg.MaxClockSkew; max > 0 {
 		limit := time.Now().Add(max).UnixMilli()
 		for i, inst := range insts {
-			if why[i] == "" && inst.LastDirtyTimestamp > limit {
+			switch {
+			case why[i] != "":
+			case inst.LastDirtyTimestamp > limit:
 				why[i] = fmt.Sprintf("lastDirtyTimestamp %d is more than %s ahead of this node's clock", inst.LastDirtyTimestamp, max)
+			case inst.StatusVersion > limit:
+				why[i] = fmt.Sprintf("statusVersion %d is more than %s ahead of this node's clock", inst.StatusVersion, max)
 			}
 		}
 	}
