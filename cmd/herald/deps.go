@@ -323,8 +323,10 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 		case sdk.KindActionHandler:
 			handlers = append(handlers, actions.Handler{Name: u.name, Impl: p.ActionHandler()})
 		case sdk.KindTransport:
-			if hp, ok := p.Impl().(*httptransport.Plugin); ok {
-				hp.OnPeerName(peerNames.Learn)
+			// An in-process transport that reads peers' names from their answers (the http
+			// transport does) reports them here.
+			if nr, ok := p.Impl().(interface{ OnPeerName(func(peerURL, name string)) }); ok {
+				nr.OnPeerName(peerNames.Learn)
 			}
 			transports[u.name] = p.Transport()
 		case sdk.KindFlushPolicy:

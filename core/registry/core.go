@@ -229,7 +229,7 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 		if r.expected > 0 {
 			r.expected++
 		}
-		if origin == FromPeer {
+		if origin == FromPeer && r.logger.IsDebug() {
 			r.logger.Debug("peer's register creates the instance", "app", incoming.App, "id", id,
 				"lastDirty", incoming.LastDirtyTimestamp)
 		}
@@ -307,9 +307,6 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
 	id := c.ID()
 	if id == "" || c.App == "" {
 		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, c.App, id)
-	}
-	if err := ValidateInstance(c); err != nil {
-		return false, err
 	}
 	// A peer's copy is checked like any replicated write: a bad one must not spread.
 	if err := ValidateInstance(c); err != nil {
@@ -578,7 +575,9 @@ func (r *Registry) Cancel(ctx context.Context, app, id string, origin Origin) bo
 	r.tombs[app] = ensure(r.tombs[app])
 	r.tombs[app][id] = tombstone{lastDirty: inst.LastDirtyTimestamp, status: inst.Status, at: now}
 	r.mu.Unlock()
-	r.logger.Debug("instance cancelled", "app", app, "id", id, "origin", origin, "lastDirty", inst.LastDirtyTimestamp)
+	if r.logger.IsDebug() {
+		r.logger.Debug("instance cancelled", "app", app, "id", id, "origin", origin, "lastDirty", inst.LastDirtyTimestamp)
+	}
 	r.notify(ctx, &Write{Action: ActionCancel, App: app, ID: id, Origin: origin}, changeOf(inst))
 	return true
 }

@@ -109,18 +109,8 @@ func (w *walker) array(s Schema) bool {
 		if !ok {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.data) {
-			return false
-		}
-		switch w.data[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			return true
-		default:
-			return false
+		if more, ok := w.next(']'); !more {
+			return ok
 		}
 	}
 }
@@ -160,20 +150,28 @@ func (w *walker) object(s Schema) bool {
 		if !w.value(sub) {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.data) {
-			return false
-		}
-		switch w.data[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			return true
-		default:
-			return false
+		if more, ok := w.next('}'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows an element of an array or object: a comma (more: true) or the closing
+// bracket (more: false, ok: true); anything else is malformed (more and ok false).
+func (w *walker) next(closing byte) (more, ok bool) {
+	w.ws()
+	if w.i >= len(w.data) {
+		return false, false
+	}
+	switch w.data[w.i] {
+	case ',':
+		w.i++
+		return true, true
+	case closing:
+		w.i++
+		return false, true
+	}
+	return false, false
 }
 
 // lookup finds the member name tok (a JSON string token, quotes included) in s: exact when it
