@@ -325,7 +325,9 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 		case sdk.KindTransport:
 			// An in-process transport that reads peers' names from their answers (the http
 			// transport does) reports them here.
-			if nr, ok := p.Impl().(interface{ OnPeerName(func(peerURL, name string)) }); ok {
+			if nr, ok := p.Impl().(interface {
+				OnPeerName(func(peerURL, name string))
+			}); ok {
 				nr.OnPeerName(peerNames.Learn)
 			}
 			transports[u.name] = p.Transport()
