@@ -20,12 +20,12 @@ package cluster
 //       node, so all nodes keep the same copy (counted as Ties). It cannot tell which write came
 //       last: the losing copy is undone on every node (an OUT_OF_SERVICE wins over a lost removal).
 //       A peer that sends no hash (an older herald) is compared by lastDirtyTimestamp alone.
-//     - P live, we have nothing: pull, if P is heartbeating (renewed since it was registered on the
-//       peer and not expired). Eviction leaves no tombstone and is not replicated, so without this
-//       two nodes evicting a dead instance at different times would pull it back from each other,
-//       each pull granting a fresh lease, forever. The price: a registration we missed is repaired
-//       after its first heartbeat, not at once (the replicated heartbeat's 404 often repairs it
-//       first anyway).
+//     - P live, we have nothing: pull, if P's lease has not expired, and give our copy a lease that
+//       ends when P's does (the digest says how long it has left). Eviction leaves no tombstone and
+//       is not replicated: with a fresh lease per pull, two nodes evicting a dead instance at
+//       different times would pull it back from each other forever; with the lease kept, a copy no
+//       client renews reaches every node and expires on all of them. (A peer that predates the
+//       lease's time left is pulled from only if it saw the instance heartbeat.)
 //     - P live, we have a tombstone: as above, and only if the peer's copy is a newer life of the
 //       instance: registered after our cancel (P.registered > our deletedAt) AND with a newer
 //       lastDirtyTimestamp than the copy we cancelled (an Eureka client that registers again sets
@@ -116,6 +116,15 @@ type repair struct {
 	// deletedAt and status describe a peer's tombstone (repairTomb).
 	deletedAt int64
 	status    string
+	// expiresIn is the time the peer's lease has left, in ms (repairPull of an instance this node
+	// lacks); it is not part of what the confirmation compares.
+	expiresIn int64
+}
+
+// key is what the confirmation compares: the decision and the version of the peer's entry.
+func (r repair) key() repair {
+	r.expiresIn = 0
+	return r
 }
 
 // exchangeResult is what one exchange found.
@@ -211,14 +220,14 @@ func (a *antiEntropy) confirm(ctx context.Context, base string, first []repair) 
 	if err != nil {
 		return nil, err
 	}
-	again := make(map[repair]bool, len(second))
+	again := make(map[repair]repair, len(second))
 	for _, r := range second {
-		again[r] = true
+		again[r.key()] = r
 	}
 	kept := first[:0]
 	for _, r := range first {
-		if again[r] {
-			kept = append(kept, r)
+		if r2, ok := again[r.key()]; ok {
+			kept = append(kept, r2) // the later look at the peer's lease
 		}
 	}
 	return kept, nil
@@ -280,14 +289,15 @@ func (a *antiEntropy) planApp(app string, remote []instanceDigest) ([]repair, in
 				out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
 			}
 		case !p.Deleted:
-			if !p.Renewed {
+			if p.ExpiresIn <= 0 && !p.Renewed {
 				continue
 			}
 			if t, ok := dead[p.ID]; ok && (p.Registered <= t.DeletedAt || p.LastDirtyTimestamp <= t.LastDirtyTimestamp) {
 				continue
 			}
 			ph, _ := parseHash(p.Hash)
-			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph})
+			out = append(out, repair{app: app, id: p.ID, kind: repairPull, version: p.LastDirtyTimestamp, hash: ph,
+				expiresIn: p.ExpiresIn})
 		case isLive:
 			inst, ok := a.reg.Instance(app, p.ID)
 			if ok && (inst.LeaseInfo.RegistrationTimestamp <= p.DeletedAt ||
@@ -310,10 +320,12 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 	for i := 0; i < len(plan); {
 		app := plan[i].app
 		var ids []string
+		left := map[string]time.Duration{}
 		for ; i < len(plan) && plan[i].app == app; i++ {
 			switch plan[i].kind {
 			case repairPull:
 				ids = append(ids, plan[i].id)
+				left[plan[i].id] = time.Duration(plan[i].expiresIn) * time.Millisecond
 			case repairCancel:
 				a.logger.Debug("anti-entropy cancels a copy of an instance a peer cancelled", "app", app, "id", plan[i].id,
 					"peer", base, "deletedAt", plan[i].version)
@@ -325,7 +337,7 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 			}
 		}
 		for chunk := range slices.Chunk(ids, pullChunk) {
-			n, err := a.pull(ctx, base, app, chunk)
+			n, err := a.pull(ctx, base, app, chunk, left)
 			pulled += n
 			if err != nil {
 				errs = append(errs, err)
@@ -337,9 +349,9 @@ func (a *antiEntropy) apply(ctx context.Context, base string, plan []repair) (pu
 
 // pull fetches the named instances of app and adopts them as peer writes (registry.Adopt: stored
 // exactly as the peer holds them, never replicated, and only if they still win over the local
-// copy). An instance the peer no longer has is skipped: it was cancelled meanwhile, and the next
-// round sees its tombstone.
-func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) (int, error) {
+// copy; a new lease gets the time left[id]). An instance the peer no longer has is skipped: it was
+// cancelled meanwhile, and the next round sees its tombstone.
+func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string, left map[string]time.Duration) (int, error) {
 	q := url.Values{"id": ids}
 	target := base + pathApp + url.PathEscape(app) + "?" + q.Encode()
 	body, err := get(ctx, a.client, target, a.timeout)
@@ -374,7 +386,7 @@ func (a *antiEntropy) pull(ctx context.Context, base, app string, ids []string) 
 	}
 	n := 0
 	for _, inst := range got {
-		ok, err := a.reg.Adopt(ctx, inst)
+		ok, err := a.reg.Adopt(ctx, inst, left[inst.ID()])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("adopt %s/%s: %w", app, inst.ID(), err))
 			continue

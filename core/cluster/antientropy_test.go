@@ -159,24 +159,28 @@ func TestAntiEntropyGrace(t *testing.T) {
 	}
 }
 
-// TestAntiEntropyNoResurrection checks that an instance a peer holds without heartbeats (a copy it
-// pulled, or one whose client died) is not pulled by a node that lacks it, and that one whose lease
-// expired on the peer is not either.
-func TestAntiEntropyNoResurrection(t *testing.T) {
+// TestAntiEntropyLeaseTravels checks that a node pulls an instance it lacks with the lease the peer
+// holds: heartbeating or not, the copy expires when the peer's does, so it is evicted everywhere
+// instead of living a fresh lease on each node that pulls it; and that a lease already expired on
+// the peer is not pulled at all, so nodes that evict at different times cannot hand a dead instance
+// back and forth.
+func TestAntiEntropyLeaseTravels(t *testing.T) {
 	tests := []struct {
 		name       string
 		renew      bool
 		advance    time.Duration
 		wantPulled uint64
 	}{
-		{name: "heartbeating instance is pulled", renew: true, wantPulled: 1},
-		{name: "never renewed on the peer", renew: false, wantPulled: 0},
+		{name: "heartbeating instance", renew: true, wantPulled: 1},
+		{name: "never renewed on the peer", renew: false, wantPulled: 1},
 		{name: "lease expired on the peer", renew: true, advance: 10 * time.Minute, wantPulled: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			nodes := startNodes(t, 2, clock, nil)
+			regCfg := registry.DefaultConfig()
+			regCfg.EnableSelfPreservation = false
+			nodes := startNodesWith(t, 2, clock, regCfg, nil)
 			a, b := nodes[0], nodes[1]
 			mustRegister(t, a.reg, testInstance("APP", "i1", 100, registry.StatusUp))
 			clock.Advance(time.Second)
@@ -186,7 +190,27 @@ func TestAntiEntropyNoResurrection(t *testing.T) {
 			clock.Advance(tt.advance)
 			b.c.round(context.Background())
 			if got := b.c.Stats().Pulled; got != tt.wantPulled {
-				t.Errorf("pulled %d, want %d", got, tt.wantPulled)
+				t.Fatalf("pulled %d, want %d", got, tt.wantPulled)
+			}
+			if tt.wantPulled == 0 {
+				return
+			}
+			pa, _ := a.reg.Instance("APP", "i1")
+			pb, _ := b.reg.Instance("APP", "i1")
+			end := func(i *registry.Instance) int64 {
+				return i.LeaseInfo.LastRenewalTimestamp + int64(i.LeaseInfo.DurationSecs)*1000
+			}
+			if end(pa) != end(pb) {
+				t.Fatalf("the pulled lease ends at %d, the peer's at %d", end(pb), end(pa))
+			}
+			// Past the end of the lease both nodes evict it, and neither pulls it back.
+			clock.Advance(time.Duration(end(pa)-clock.Now().UnixMilli())*time.Millisecond + time.Second)
+			if n := b.reg.Evict(); n != 1 {
+				t.Fatalf("B evicted %d once the peer's lease ended, want 1", n)
+			}
+			b.c.round(context.Background())
+			if _, ok := b.reg.Instance("APP", "i1"); ok {
+				t.Fatal("B pulled back an instance whose lease expired on A")
 			}
 		})
 	}

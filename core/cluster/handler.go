@@ -45,9 +45,10 @@ type appDigest struct {
 	Instances []instanceDigest `json:"instances"`
 }
 
-// instanceDigest is registry.InstanceDigest on the wire, plus two facts about the lease on the
+// instanceDigest is registry.InstanceDigest on the wire, plus facts about the lease on the
 // answering node: when it was registered, which the asking node weighs against its own tombstone,
-// and whether it is Renewed, which decides whether an instance the asking node lacks may be pulled.
+// and how long it has left (ExpiresIn), which decides whether an instance the asking node lacks may
+// be pulled and how long the pulled copy lives there.
 type instanceDigest struct {
 	ID                 string `json:"id"`
 	LastDirtyTimestamp int64  `json:"lastDirtyTimestamp,omitempty"`
@@ -61,11 +62,14 @@ type instanceDigest struct {
 	StatusVersion int64 `json:"statusVersion,omitempty"`
 	Registered    int64 `json:"registered,omitempty"`
 	// Renewed is set when the lease was renewed since it was registered on the answering node and
-	// has not expired: the instance is heartbeating. A copy that was only registered (by a pull, a
-	// sync, or a replicated register with no heartbeat since) is not enough to resurrect an instance
-	// elsewhere; otherwise two nodes that evict a dead instance at different times would pull it
-	// back from each other, each pull granting a fresh lease, forever.
-	Renewed   bool  `json:"renewed,omitempty"`
+	// has not expired. Nodes that predate ExpiresIn pull only such copies.
+	Renewed bool `json:"renewed,omitempty"`
+	// ExpiresIn is the time the lease has left on the answering node, in ms; absent once expired.
+	// A pulled copy gets a lease that ends as this one does (registry.Registry.Adopt), so a copy no
+	// client renews spreads to every node and then expires everywhere at about the same time,
+	// rather than living a fresh lease on each node that pulls it, where two nodes that evict a dead
+	// instance at different times would pull it back from each other forever.
+	ExpiresIn int64 `json:"expiresIn,omitempty"`
 	Deleted   bool  `json:"deleted,omitempty"`
 	DeletedAt int64 `json:"deletedAt,omitempty"`
 }
@@ -94,6 +98,7 @@ type handler struct {
 type leaseFacts struct {
 	registered int64
 	renewed    bool
+	expiresIn  int64
 }
 
 // factsOf reads a decorated lease. The registry reports LastRenewalTimestamp such that the lease
@@ -104,9 +109,11 @@ func factsOf(li registry.LeaseInfo, now int64) leaseFacts {
 	if dur <= 0 {
 		dur = 90
 	}
+	end := li.LastRenewalTimestamp + dur*1000
 	return leaseFacts{
 		registered: li.RegistrationTimestamp,
-		renewed:    li.LastRenewalTimestamp > li.RegistrationTimestamp && now < li.LastRenewalTimestamp+dur*1000,
+		renewed:    li.LastRenewalTimestamp > li.RegistrationTimestamp && now < end,
+		expiresIn:  max(end-now, 0),
 	}
 }
 
@@ -148,7 +155,7 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 			e.Hash = formatHash(d.Hash)
 			e.StatusVersion = d.StatusVersion
 			f := facts[d.ID]
-			e.Registered, e.Renewed = f.registered, f.renewed
+			e.Registered, e.Renewed, e.ExpiresIn = f.registered, f.renewed, f.expiresIn
 		}
 		out.Instances = append(out.Instances, e)
 	}

@@ -44,8 +44,7 @@ func mustRegister(t testing.TB, reg *registry.Registry, inst *registry.Instance)
 	}
 }
 
-// mustRenew renews a lease as a client heartbeat does. Anti-entropy only resurrects heartbeating
-// instances, so tests renew the ones they expect to travel.
+// mustRenew renews a lease as a client heartbeat does.
 func mustRenew(t testing.TB, reg *registry.Registry, app, id string) {
 	t.Helper()
 	if !reg.Renew(context.Background(), app, id, registry.FromClient) {
@@ -140,10 +139,16 @@ func (n *testNode) url() string { return n.srv.URL + "/eureka/" }
 // tests drive rounds themselves.
 func startNodes(t testing.TB, count int, clock registry.Clock, mutate func(*Config)) []*testNode {
 	t.Helper()
+	return startNodesWith(t, count, clock, registry.DefaultConfig(), mutate)
+}
+
+// startNodesWith is startNodes with the nodes' registry settings.
+func startNodesWith(t testing.TB, count int, clock registry.Clock, regCfg registry.Config, mutate func(*Config)) []*testNode {
+	t.Helper()
 	nodes := make([]*testNode, count)
 	urls := make([]string, count)
 	for i := range nodes {
-		n := &testNode{reg: newRegistry(t, clock)}
+		n := &testNode{reg: registry.New(regCfg, registry.WithClock(clock))}
 		n.srv = httptest.NewServer(n)
 		t.Cleanup(n.srv.Close)
 		nodes[i] = n

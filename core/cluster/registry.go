@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"time"
 
 	"github.com/heraldhq/herald/core/registry"
 )
@@ -12,8 +13,9 @@ type Registry interface {
 	// the larger lastDirtyTimestamp wins over an existing copy.
 	Register(ctx context.Context, inst *registry.Instance, origin registry.Origin) error
 	// Adopt stores a peer's copy exactly (status, override, lastDirtyTimestamp) if it wins over
-	// the local copy in the order of registry.Newer; it is never replicated.
-	Adopt(ctx context.Context, inst *registry.Instance) (bool, error)
+	// the local copy in the order of registry.Newer; it is never replicated. A new lease expires
+	// after remaining (a full lease when remaining <= 0).
+	Adopt(ctx context.Context, inst *registry.Instance, remaining time.Duration) (bool, error)
 	// Cancel removes an instance and leaves a tombstone.
 	Cancel(ctx context.Context, app, id string, origin registry.Origin) bool
 	// AdoptTombstone records a peer's tombstone of an instance this node does not hold.

@@ -192,6 +192,9 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if incoming.OverriddenStatus == "" {
 		incoming.OverriddenStatus = StatusUnknown
 	}
+	// The status version the sender held (a replicated register); the stored copy takes the
+	// registry's own below.
+	docVersion := incoming.StatusVersion
 	now := r.nowMs()
 
 	r.mu.Lock()
@@ -244,8 +247,22 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if existing != nil {
 		l.serviceUp = existing.serviceUp
 	}
-	// Overrides travel with the instance (sync, replication); install one the map lacks.
+	// Overrides travel with the instance (sync, replication); install one the map lacks, unless
+	// the copy left its sender before a status change this node has applied since: a register
+	// that was delayed (a retry, a partition) must not bring back an override removed after it.
+	// A replicated register carries its sender's status version (0 from an Eureka server, or in
+	// a sync: no order known, Eureka's rule).
 	ov := r.overrideFor(id, now)
+	if origin == FromPeer && existing != nil && registrant == incoming && ov == "" &&
+		registrant.OverriddenStatus != StatusUnknown && docVersion < existing.inst.StatusVersion {
+		r.logger.Debug("replicated register's override is older than the instance's last status change; not installed",
+			"app", incoming.App, "id", id, "override", registrant.OverriddenStatus, "version", docVersion,
+			"current", existing.inst.StatusVersion)
+		if registrant.Status == registrant.OverriddenStatus {
+			registrant.Status = existing.inst.Status // the status came from that override
+		}
+		registrant.OverriddenStatus = StatusUnknown
+	}
 	if registrant.OverriddenStatus != StatusUnknown && ov == "" {
 		r.setOverride(id, registrant.OverriddenStatus, now)
 		ov = registrant.OverriddenStatus
@@ -282,6 +299,10 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	w := &Write{Action: ActionRegister, App: incoming.App, ID: id, Instance: sent,
 		LastDirtyTimestamp: sent.LastDirtyTimestamp, Status: sent.Status, OverriddenStatus: sent.OverriddenStatus,
 		Origin: origin}
+	if registrant == incoming {
+		// The override it carries is this node's, as of this version.
+		w.StatusVersion = registrant.StatusVersion
+	}
 	changes = append(changes, changeOf(registrant))
 	r.notify(ctx, w, changes...)
 	return nil
@@ -296,9 +317,13 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 // The copy is stored only if it wins over the local one in the anti-entropy order (Version.Newer)
 // or there is no local one; it reports whether it was.
 // Since every node only ever moves an instance up that order, repairs cannot go back and forth.
-// A local lease is kept with its timestamps (its heartbeats still count); a new one is created
-// otherwise, as a replicated register would.
-func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
+// A local lease is kept with its timestamps (its heartbeats still count). A new one expires after
+// remaining, the time the peer's lease has left, so a copy no client renews expires here when it
+// expires on the peer, instead of living a fresh lease on every node that pulls it (Eureka's
+// eviction leaves no tombstone, so nodes evicting at different times would otherwise hand a dead
+// instance back and forth). remaining may reach two lease durations: Eureka's Lease.renew counts
+// the duration twice. remaining <= 0 gives a full lease, as a replicated register does.
+func (r *Registry) Adopt(ctx context.Context, inst *Instance, remaining time.Duration) (bool, error) {
 	if inst == nil {
 		return false, fmt.Errorf("%w: nil instance", ErrInvalid)
 	}
@@ -362,6 +387,9 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance) (bool, error) {
 		c.ActionType = ActionAdded
 		l := &lease{app: c.App, id: id, inst: c, durationMs: leaseDuration(c).Milliseconds(),
 			registration: now, lastUpdate: now}
+		if left := remaining.Milliseconds(); left > 0 {
+			l.lastUpdate = now + min(left, 2*l.durationMs) - l.durationMs
+		}
 		if c.Status == StatusUp {
 			l.serviceUp = now
 		}
@@ -701,7 +729,13 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 	}
 	version = r.nextStatusVersion(l, version, now)
 	var changes []Change
-	if r.removeOverride(id) {
+	// Eureka acts only when its override map held one; the instance's own field counts too, so a
+	// removal never leaves a copy that shows an override under the removal's version.
+	if removed := r.removeOverride(id); removed || l.inst.OverriddenStatus != StatusUnknown {
+		if !removed {
+			r.logger.Debug("override removal: the instance showed an override the override map lacked",
+				"app", l.app, "id", id, "override", l.inst.OverriddenStatus)
+		}
 		changes = append(changes, r.setStatusLocked(l, s, StatusUnknown, lastDirty, version, now))
 	} else {
 		r.setVersionLocked(l, version)

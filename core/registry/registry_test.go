@@ -755,15 +755,15 @@ func TestAdopt(t *testing.T) {
 	for i := 0; VersionOf(loser).Newer(VersionOf(local)); i++ {
 		loser.Metadata = map[string]string{"lose": fmt.Sprint(i)}
 	}
-	if ok, err := r.Adopt(ctx, loser); err != nil || ok {
+	if ok, err := r.Adopt(ctx, loser, 0); err != nil || ok {
 		t.Fatalf("copy with the smaller hash adopted: %v %v", ok, err)
 	}
 	older := peer.Clone()
 	older.LastDirtyTimestamp = 99
-	if ok, err := r.Adopt(ctx, older); err != nil || ok {
+	if ok, err := r.Adopt(ctx, older, 0); err != nil || ok {
 		t.Fatalf("older copy adopted: %v %v", ok, err)
 	}
-	if ok, err := r.Adopt(ctx, peer); err != nil || !ok {
+	if ok, err := r.Adopt(ctx, peer, 0); err != nil || !ok {
 		t.Fatalf("winning copy not adopted: %v %v", ok, err)
 	}
 	got := get(t, r, "A", "1")
@@ -777,7 +777,7 @@ func TestAdopt(t *testing.T) {
 		t.Error("stored copy does not hash like the peer's")
 	}
 	// Adopting the same copy again changes nothing; the override map follows a copy without one.
-	if ok, _ := r.Adopt(ctx, peer); ok {
+	if ok, _ := r.Adopt(ctx, peer, 0); ok {
 		t.Error("same copy adopted twice")
 	}
 	if last := writes[len(writes)-1]; last.Origin != FromPeer || last.Action != ActionRegister {
@@ -785,7 +785,7 @@ func TestAdopt(t *testing.T) {
 	}
 	newer := local.Clone()
 	newer.LastDirtyTimestamp = 200
-	if ok, _ := r.Adopt(ctx, newer); !ok {
+	if ok, _ := r.Adopt(ctx, newer, 0); !ok {
 		t.Fatal("newer copy refused")
 	}
 	if _, has := r.Overrides()["1"]; has || get(t, r, "A", "1").Status != StatusUp {
@@ -938,3 +938,67 @@ func TestStatusVersionFollowsPeers(t *testing.T) {
 }
 
 func rootOf(r *Registry) uint64 { root, _ := r.Digest(); return root }
+
+// TestDelayedRegisterDoesNotRestoreRemovedOverride: a replicated register that left its sender
+// while an override was in place, delayed past the override's removal here (a retry, a partition),
+// must not install the override again: its status version is older than the removal's. Without
+// the version the override would come back here, win anti-entropy's tie ("override wins") and be
+// restored on every node. A register sent after the removal, or one from a sender that knew a
+// later status change, installs its override as Eureka does.
+func TestDelayedRegisterDoesNotRestoreRemovedOverride(t *testing.T) {
+	r, c := newReg(t, nil)
+	var last Write
+	r.Subscribe(func(_ context.Context, w Write) { last = w })
+	mustRegister(t, r, inst("A", "1", StatusUp, 10), FromClient)
+	if !r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient) {
+		t.Fatal("status update refused")
+	}
+	c.Advance(time.Second)
+	// The client registers again while the override holds: the replicated copy carries it, with
+	// the version of the status change that set it.
+	mustRegister(t, r, inst("A", "1", StatusUp, 20), FromClient)
+	delayed := last.Instance.Clone()
+	if last.Action != ActionRegister || delayed.OverriddenStatus != StatusOutOfService || last.StatusVersion == 0 ||
+		last.StatusVersion != get(t, r, "A", "1").StatusVersion {
+		t.Fatalf("replicated register: %s %s/%s version %d", last.Action, delayed.Status, delayed.OverriddenStatus, last.StatusVersion)
+	}
+	delayed.StatusVersion = last.StatusVersion
+	c.Advance(time.Second)
+	if !r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient) {
+		t.Fatal("override removal refused")
+	}
+	removal := last.StatusVersion
+
+	mustRegister(t, r, delayed, FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusUp || got.OverriddenStatus != StatusUnknown || len(r.Overrides()) != 0 {
+		t.Fatalf("after a delayed register: %s/%s, overrides %v; want UP without an override", got.Status, got.OverriddenStatus, r.Overrides())
+	}
+
+	later := delayed.Clone()
+	later.StatusVersion = removal + 1
+	mustRegister(t, r, later, FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService {
+		t.Fatalf("after a register that knew a later status change: %s/%s, want OUT_OF_SERVICE/OUT_OF_SERVICE", got.Status, got.OverriddenStatus)
+	}
+}
+
+// TestOverrideRemovalAfterMapExpiry: the override map forgets an override unread for an hour
+// (Eureka's overriddenInstanceStatusMap cache) while the instance still shows it. Eureka's removal
+// then does nothing; herald's removes it, so no copy is left showing an override under the
+// removal's version.
+func TestOverrideRemovalAfterMapExpiry(t *testing.T) {
+	r, c := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 10), FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
+	c.Advance(61 * time.Minute)
+	r.Prune()
+	if len(r.Overrides()) != 0 || get(t, r, "A", "1").OverriddenStatus != StatusOutOfService {
+		t.Fatal("setup: want the map's entry expired and the instance still showing the override")
+	}
+	if !r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient) {
+		t.Fatal("override removal refused")
+	}
+	if got := get(t, r, "A", "1"); got.Status != StatusUp || got.OverriddenStatus != StatusUnknown {
+		t.Fatalf("after the removal: %s/%s, want UP/UNKNOWN", got.Status, got.OverriddenStatus)
+	}
+}

@@ -51,7 +51,7 @@ func TestValidateInstanceRefusesWhatBreaksReads(t *testing.T) {
 			if err := r.Register(ctx, i, FromPeer); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Register: %v, want ErrInvalid", err)
 			}
-			if ok, err := r.Adopt(ctx, i); ok || !errors.Is(err, ErrInvalid) {
+			if ok, err := r.Adopt(ctx, i, 0); ok || !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Adopt: %v %v, want ErrInvalid", ok, err)
 			}
 			if r.Stats().Instances != 0 {

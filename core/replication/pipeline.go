@@ -691,6 +691,7 @@ func (p *pipeline) itemResult(t *Task, r sdk.ItemResult) {
 			reg.Action = registry.ActionRegister
 			reg.LastDirty = t.Snapshot.LastDirtyTimestamp
 			reg.Status = t.Snapshot.Status
+			reg.StatusVersion = t.Snapshot.StatusVersion // the version of the override the copy shows
 			reg.instance, reg.wire = nil, 0
 			p.accept(reg.prepare(p.h.encode)) // a new task of this peer alone: encoded once here
 		}

@@ -219,6 +219,9 @@ func (t *Task) item(encode func(*registry.Instance) []byte) sdk.Item {
 			it.Instance = encode(t.Snapshot) // a task built without prepare
 		}
 		it.OverriddenStatus = "" // Eureka's sender leaves it out of a Register item
+		// The sender's status version: the receiver installs the override in the instance only
+		// if no later status change reached it (registry.Registry.Register).
+		it.StatusVersion = t.StatusVersion
 	case registry.ActionCancel:
 		it.LastDirtyTimestamp, it.Status, it.OverriddenStatus = 0, "", ""
 	case registry.ActionStatusUpdate, registry.ActionDeleteStatusOverride:

@@ -171,6 +171,7 @@ func (r *Receiver) register(ctx context.Context, it *sdk.Item) (sdk.ItemResult, 
 	if inst.LastDirtyTimestamp == 0 {
 		inst.LastDirtyTimestamp = r.clock.Now().UnixMilli()
 	}
+	inst.StatusVersion = it.StatusVersion
 	// Eureka validates against the instance's own app name: the item's appName is not used.
 	if err := eureka.ValidateRegistration(inst.App, inst); err != nil {
 		r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,12 @@ func bare(app, id string, ts int64, extra string) []byte {
 		s += fmt.Sprintf(`,"lastDirtyTimestamp":"%d"`, ts)
 	}
 	return []byte(s + "}")
+}
+
+// outOfService turns a bare instance into one that shows an OUT_OF_SERVICE override.
+func outOfService(b []byte) []byte {
+	s := strings.Replace(string(b), `"status":"UP"`, `"status":"OUT_OF_SERVICE"`, 1)
+	return []byte(strings.Replace(s, `"overriddenStatus":"UNKNOWN"`, `"overriddenStatus":"OUT_OF_SERVICE"`, 1))
 }
 
 func newRegistry(t *testing.T) *registry.Registry {
@@ -78,6 +85,29 @@ func TestApply(t *testing.T) {
 				{Action: sdk.ActionHeartbeat, App: "DEMO", ID: "ghost", LastDirtyTimestamp: 1000},
 				{Action: sdk.ActionCancel, App: "DEMO", ID: "ghost2"}},
 			codes: []int{200, 404, 404},
+		},
+		{
+			// A register sent while an override held, delayed past the override's removal: its
+			// status version is older, so its override is not installed again. One that knew a
+			// later status change is.
+			name: "delayed register does not restore a removed override",
+			items: []sdk.Item{reg1,
+				{Action: sdk.ActionStatusUpdate, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "OUT_OF_SERVICE", StatusVersion: 5000},
+				{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "UP", StatusVersion: 6000},
+				{Action: sdk.ActionRegister, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, StatusVersion: 5000,
+					Instance: outOfService(bare("DEMO", "r1", 1000, ""))}},
+			codes:  []int{200, 200, 200, 200},
+			checks: []check{statusOf("r1", registry.StatusUp)},
+		},
+		{
+			name: "replicated register with a later status version installs its override",
+			items: []sdk.Item{reg1,
+				{Action: sdk.ActionStatusUpdate, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "OUT_OF_SERVICE", StatusVersion: 5000},
+				{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "UP", StatusVersion: 6000},
+				{Action: sdk.ActionRegister, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, StatusVersion: 7000,
+					Instance: outOfService(bare("DEMO", "r1", 1000, ""))}},
+			codes:  []int{200, 200, 200, 200},
+			checks: []check{statusOf("r1", registry.StatusOutOfService)},
 		},
 		{
 			name:  "register without instanceInfo",

@@ -131,13 +131,18 @@ func TestExpose(t *testing.T) {
 	late := &Op{Kind: OpRegister, App: ownedApp, ID: "b", Node: 0, Result: OK, End: at(-5000)}
 	partitioned := &Op{Kind: OpRegister, App: ownedApp, ID: "c", Node: 0, Result: OK, End: at(-5000)}
 	other := &Op{Kind: OpRegister, App: ownedApp, ID: "d", Node: 1, Result: OK, End: at(0)}
-	for _, o := range []*Op{quick, late, partitioned, other} {
+	// Answered just before the kill, read by the client after the process was seen gone.
+	dying := &Op{Kind: OpRegister, App: ownedApp, ID: "e", Node: 0, Result: OK, Start: at(400), End: at(600)}
+	// Sent after the kill: a restarted process acknowledged it.
+	after := &Op{Kind: OpRegister, App: ownedApp, ID: "f", Node: 0, Result: OK, Start: at(700), End: at(800)}
+	for _, o := range []*Op{quick, late, partitioned, other, dying, after} {
 		h.Add(o)
 	}
 	kills := map[int][]time.Time{0: {at(500)}}
 	h.Expose(kills, nil, time.Second)
-	if !quick.Exposed || late.Exposed || other.Exposed {
-		t.Fatalf("without faults: quick %v late %v other %v", quick.Exposed, late.Exposed, other.Exposed)
+	if !quick.Exposed || late.Exposed || other.Exposed || !dying.Exposed || after.Exposed {
+		t.Fatalf("without faults: quick %v late %v other %v dying %v after %v", quick.Exposed, late.Exposed, other.Exposed,
+			dying.Exposed, after.Exposed)
 	}
 	late.Exposed = false
 	h.Expose(kills, []Interval{{at(-4900), at(0)}}, time.Second)

@@ -289,7 +289,7 @@ func (h *History) Add(o *Op) {
 type Interval struct{ From, To time.Time }
 
 // Expose marks the acknowledged operations that a kill -9 of their acceptor may have lost: the
-// node was killed at k after acknowledging at a, and the time between a and k outside of fault
+// node was killed at k after the operation was sent, and the time between a and k outside of fault
 // intervals (each extended by window) is shorter than window. Replication is asynchronous (as in
 // Eureka), so a node killed before it sent a write loses it.
 func (h *History) Expose(kills map[int][]time.Time, faults []Interval, window time.Duration) {
@@ -299,10 +299,12 @@ func (h *History) Expose(kills map[int][]time.Time, faults []Interval, window ti
 				continue
 			}
 			for _, k := range kills[o.Node] {
-				if k.Before(o.End) {
-					continue
+				if k.Before(o.Start) {
+					continue // a process started later acknowledged it
 				}
-				if healthy(o.End, k, faults, window) < window {
+				// k is when the killed process was seen gone; the client may read an answer sent
+				// just before the kill after that.
+				if k.Before(o.End) || healthy(o.End, k, faults, window) < window {
 					o.Exposed = true
 					break
 				}
