@@ -254,3 +254,36 @@ func TestLink(t *testing.T) {
 		t.Fatalf("healed link: %v", err)
 	}
 }
+
+// TestLostRegistrationTimestampTravels: a registration acknowledged and then lost with its
+// acceptor (exposed) still lends its lastDirtyTimestamp to the acceptor's later status changes,
+// which peers adopt, so a copy may carry that timestamp with the content of the registration
+// before. Only the loose outcomes allow it.
+func TestLostRegistrationTimestampTravels(t *testing.T) {
+	first := op(OpRegister, 10, OK)
+	big := op(OpRegisterBig, 20, OK)
+	big.Pad, big.Exposed = 5000, true
+	oos := op(OpOutOfService, 0, OK)
+	strict, loose, ok := allowed([]*Op{first, big, oos})
+	if !ok {
+		t.Fatal("not enumerable")
+	}
+	hybrid := State{Present: true, Status: statusOOS, Overridden: statusOOS, LDT: 20, V: "10"}
+	if contains(strict, hybrid) || !contains(loose, hybrid) {
+		t.Fatalf("hybrid %v: strict %v, loose %v", hybrid, strict, loose)
+	}
+	// Not when the registration was not exposed: then it reached the peers.
+	big.Exposed = false
+	if _, loose, _ := allowed([]*Op{first, big, oos}); contains(loose, hybrid) {
+		t.Fatalf("hybrid allowed without a loss: %v", loose)
+	}
+}
+
+func contains(states []State, want State) bool {
+	for _, s := range states {
+		if s.matches(want) {
+			return true
+		}
+	}
+	return false
+}

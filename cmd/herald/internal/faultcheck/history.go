@@ -111,6 +111,12 @@ type State struct {
 	Pad        int    // length of metadata "pad"
 	// Meta is the whole metadata map, canonically encoded (observed states only).
 	Meta string
+	// lostLDT is the largest lastDirtyTimestamp of a registration that, in this outcome, the
+	// acceptor applied but did not deliver (exposed or unknown, then lost). The acceptor's later
+	// status changes still carry it, and a peer adopts it (Eureka's statusUpdate and
+	// deleteStatusOverride take a newer lastDirtyTimestamp): the copy then has the timestamp of
+	// that registration and the content of the one before. Modelled only, never observed.
+	lostLDT int64
 }
 
 // String describes the state ("absent" or status/override, timestamp, metadata).
@@ -171,12 +177,12 @@ func step(s State, o *Op) State {
 	case OpOutOfService:
 		if s.Present && s.Status != statusOOS {
 			s.Status, s.Overridden = statusOOS, statusOOS
-			s.LDT = max(s.LDT, o.TS)
+			s.LDT = max(s.LDT, o.TS, s.lostLDT)
 		}
 	case OpRemoveOverride:
 		if s.Present && s.Overridden == statusOOS {
 			s.Status, s.Overridden = statusUp, statusUnk
-			s.LDT = max(s.LDT, o.TS)
+			s.LDT = max(s.LDT, o.TS, s.lostLDT)
 		}
 	case OpCancel:
 		s = State{}
@@ -210,7 +216,11 @@ func allowed(ops []*Op) (strict, loose []State, ok bool) {
 		for s, lossy := range cur {
 			add(step(s, o), lossy)
 			if o.Result == Unknown || o.Exposed {
-				add(s, lossy || o.Result == OK)
+				lost := s
+				if o.Kind == OpRegister || o.Kind == OpRegisterBig {
+					lost.lostLDT = max(lost.lostLDT, o.TS)
+				}
+				add(lost, lossy || o.Result == OK)
 			}
 		}
 		if len(next) > maxStates {
