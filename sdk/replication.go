@@ -38,8 +38,9 @@ type Item struct {
 	TraceParent string
 	// StatusVersion orders the status changes (StatusUpdate, DeleteStatusOverride) of one instance
 	// across nodes: the accepting node sets it, and a receiver ignores a change older than the last
-	// one it applied. On a Register it is the version of the override the instance carries, which
-	// a receiver that has applied a later status change does not install again. 0 when absent
+	// one it applied. On a Register it is the version of the instance's override state: a
+	// receiver that has applied a later status change keeps its own, one that has applied only
+	// earlier ones takes the register's (override or none). 0 when absent
 	// (items from Eureka servers); transports carry it as it is.
 	StatusVersion int64
 }

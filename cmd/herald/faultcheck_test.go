@@ -32,27 +32,11 @@ var (
 	fcLogs     = flag.String("faultcheck.logs", "", "directory that receives every node's log at the end of a run")
 )
 
-// knownIssue names what schedules with process kills still find in herald. While it is not empty,
-// the default run (no -faultcheck.* flag given, as in CI) leaves kill and restart out of its
-// schedule and says so; any run with a -faultcheck.* flag draws from every fault kind it names.
-const knownIssue = "with kill -9 and restarts, an instance whose cancel died with its acceptor and that no client " +
-	"renews can stay on some nodes only until its lease expires (RELIABILITY.md, The long run), and an override " +
-	"removal acknowledged in the last " +
-	"second of the schedule can be lost (-faultcheck.seed=1 -faultcheck.duration=35s, on a loaded machine: " +
-	"2 lost, 1 diverged)"
-
 func TestFaultSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process fault schedule; not in -short")
 	}
 	spec := *fcFaults
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || strings.HasPrefix(f.Name, "faultcheck.") })
-	if knownIssue != "" && !explicit {
-		spec = "pause,partition,link,slow"
-		t.Logf("known issue: %s. This default run leaves kill and restart out; run every kind with "+
-			"go test ./cmd/herald -run TestFaultSchedule -v -faultcheck.faults=all", knownIssue)
-	}
 	faults, err := faultcheck.ParseFaults(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -247,21 +247,42 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if existing != nil {
 		l.serviceUp = existing.serviceUp
 	}
-	// Overrides travel with the instance (sync, replication); install one the map lacks, unless
-	// the copy left its sender before a status change this node has applied since: a register
-	// that was delayed (a retry, a partition) must not bring back an override removed after it.
-	// A replicated register carries its sender's status version (0 from an Eureka server, or in
-	// a sync: no order known, Eureka's rule).
+	// Overrides travel with the instance (sync, replication): Eureka installs one the map lacks and
+	// keeps one the copy lacks. A replicated register also carries its sender's status version, the
+	// version of the override state it shows (0 from an Eureka server or in a sync: no order known,
+	// Eureka's rule). When the two nodes' versions differ, the later status change decides:
+	//   - ours is later: the register's override is not installed (a register delayed by a retry
+	//     or a partition must not bring back an override removed after it);
+	//   - the sender's is later: its override state holds, absence included (the register that
+	//     answers a heartbeat's 404 must not keep an override the sender removed since), and the
+	//     copy takes its version, so older status changes still on their way are ignored.
 	ov := r.overrideFor(id, now)
-	if origin == FromPeer && existing != nil && registrant == incoming && ov == "" &&
-		registrant.OverriddenStatus != StatusUnknown && docVersion < existing.inst.StatusVersion {
-		r.logger.Debug("replicated register's override is older than the instance's last status change; not installed",
-			"app", incoming.App, "id", id, "override", registrant.OverriddenStatus, "version", docVersion,
-			"current", existing.inst.StatusVersion)
-		if registrant.Status == registrant.OverriddenStatus {
-			registrant.Status = existing.inst.Status // the status came from that override
+	version := int64(0)
+	if existing != nil {
+		version = existing.inst.StatusVersion
+	}
+	if origin == FromPeer && docVersion != 0 && registrant == incoming && docVersion != version {
+		docOv := registrant.OverriddenStatus
+		switch {
+		case docVersion < version && ov == "" && docOv != StatusUnknown:
+			r.logger.Debug("replicated register's override is older than the instance's last status change; not installed",
+				"app", incoming.App, "id", id, "override", docOv, "version", docVersion, "current", version)
+			if registrant.Status == docOv && existing != nil {
+				registrant.Status = existing.inst.Status // the status came from that override
+			}
+			registrant.OverriddenStatus = StatusUnknown
+		case docVersion > version:
+			if docOv == StatusUnknown && ov != "" {
+				r.logger.Debug("replicated register comes from a later status change without the override; removed",
+					"app", incoming.App, "id", id, "override", ov, "version", docVersion, "current", version)
+				r.removeOverride(id)
+				ov = ""
+			} else if docOv != StatusUnknown && ov != docOv {
+				r.setOverride(id, docOv, now)
+				ov = docOv
+			}
+			version = docVersion
 		}
-		registrant.OverriddenStatus = StatusUnknown
 	}
 	if registrant.OverriddenStatus != StatusUnknown && ov == "" {
 		r.setOverride(id, registrant.OverriddenStatus, now)
@@ -270,12 +291,7 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if ov != "" {
 		registrant.OverriddenStatus = ov
 	}
-	// The order of status changes is the registry's own: a document's version is never taken
-	// (only Adopt, anti-entropy's copy, takes a peer's).
-	registrant.StatusVersion = 0
-	if existing != nil {
-		registrant.StatusVersion = existing.inst.StatusVersion
-	}
+	registrant.StatusVersion = version
 	registrant.Status = r.resolve(registrant.Status, ov, existing, origin)
 	if registrant.Status == StatusUp && l.serviceUp == 0 {
 		l.serviceUp = now

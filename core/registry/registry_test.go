@@ -1002,3 +1002,36 @@ func TestOverrideRemovalAfterMapExpiry(t *testing.T) {
 		t.Fatalf("after the removal: %s/%s, want UP/UNKNOWN", got.Status, got.OverriddenStatus)
 	}
 }
+
+// TestLaterRegisterCarriesOverrideRemoval: a peer removed an override and then answered a
+// heartbeat's 404 with a register (its copy without the override, under the removal's version),
+// while the removal itself never reached this node. The register's later status version says the
+// override is gone: it is removed here too, and the copy takes the version, so the older override
+// still on its way is ignored when it lands.
+func TestLaterRegisterCarriesOverrideRemoval(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 10), FromPeer)
+	if !r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 10, 100, FromPeer) {
+		t.Fatal("replicated status update refused")
+	}
+	after := inst("A", "1", StatusUp, 20)
+	after.StatusVersion = 200
+	mustRegister(t, r, after, FromPeer)
+	got := get(t, r, "A", "1")
+	if got.Status != StatusUp || got.OverriddenStatus != StatusUnknown || len(r.Overrides()) != 0 || got.StatusVersion != 200 {
+		t.Fatalf("after the later register: %s/%s version %d, overrides %v; want UP without an override, version 200",
+			got.Status, got.OverriddenStatus, got.StatusVersion, r.Overrides())
+	}
+	// An override older than that version, delayed on its way, stays out.
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 10, 150, FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusUp {
+		t.Fatalf("an older replicated override applied after the later register: %s", got.Status)
+	}
+	// A register without a version (an Eureka server's) keeps Eureka's rule: the map's override
+	// stays, whatever the copy says.
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 10, 300, FromPeer)
+	mustRegister(t, r, inst("A", "1", StatusUp, 30), FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService {
+		t.Fatalf("an unversioned register removed the override: %s/%s", got.Status, got.OverriddenStatus)
+	}
+}
