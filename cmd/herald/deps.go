@@ -430,6 +430,8 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 					logger.Warn("cannot read a peer's newer copy", "peer", p.Name, "error", err)
 					return
 				}
+				logger.Debug("peer holds a newer copy; adopting it", "peer", p.Name, "app", inst.App, "id", inst.ID(),
+					"lastDirty", inst.LastDirtyTimestamp, "status", inst.Status, "overridden", inst.OverriddenStatus)
 				if err := reg.Register(ctx, inst, registry.FromPeer); err != nil {
 					logger.Warn("cannot adopt a peer's newer copy", "peer", p.Name, "error", err)
 				}

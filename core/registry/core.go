@@ -378,6 +378,13 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance, remaining time.Dur
 	c.LastUpdatedTimestamp = now
 	var changes []Change
 	if existing != nil {
+		if r.logger.IsDebug() {
+			r.logger.Debug("anti-entropy replaces a copy with a peer's newer one", "app", c.App, "id", id,
+				"lastDirty", existing.inst.LastDirtyTimestamp, "statusVersion", existing.inst.StatusVersion,
+				"status", existing.inst.Status, "overridden", existing.inst.OverriddenStatus,
+				"peerLastDirty", c.LastDirtyTimestamp, "peerStatusVersion", c.StatusVersion,
+				"peerStatus", c.Status, "peerOverridden", c.OverriddenStatus)
+		}
 		if old := changeOf(existing.inst); old != changeOf(c) {
 			changes = append(changes, old)
 		}
