@@ -18,6 +18,8 @@ import (
 //   - repeated strings interned (Go's unique package: one copy of each is shared for as long as it
 //     is in use between two collections, so the table needs no bound of its own);
 //   - metadata maps shared between instances whose maps are equal (a bounded table, below);
+//     dataCenterInfo's metadata, which Amazon fills with the instance's own id and addresses, is
+//     copied with its strings interned;
 //   - the instance's own strings packed into a single allocation, where a string that is part of
 //     another (a home page URL that starts the status page URL, an address inside a URL) takes no
 //     room of its own.
@@ -111,7 +113,11 @@ func (t *sharedMaps) compact(inst *Instance) *Instance {
 	c.ActionType = canonicalAction(c.ActionType)
 	c.ASGName = intern(c.ASGName)
 	c.Metadata = t.share(inst.Metadata)
-	c.DataCenterInfo.Metadata = t.share(inst.DataCenterInfo.Metadata)
+	// Amazon's dataCenterInfo metadata names the instance (instance-id, its addresses), so no two
+	// are equal: copied, not entered in the table, where they would only push shared maps out.
+	if inst.DataCenterInfo.Metadata != nil {
+		c.DataCenterInfo.Metadata = internedCopy(inst.DataCenterInfo.Metadata)
+	}
 	pack(&c.HealthCheckURL, &c.SecureHealthCheckURL, &c.StatusPageURL, &c.HomePageURL, &c.HostName,
 		&c.InstanceID, &c.IPAddr)
 	return &c
