@@ -20,7 +20,8 @@ import (
 //   - own metadata: every instance's metadata also holds values of its own, so that no two maps are
 //     equal, and its URLs are built from its host name.
 func TestMemoryPerInstance(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceDetector {
+		// It measures memory, which the race detector does not check, at 20,000 registrations.
 		t.Skip("registers 20,000 instances")
 	}
 	const n = 20000
