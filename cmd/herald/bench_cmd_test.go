@@ -155,8 +155,9 @@ func TestBenchSmoke(t *testing.T) {
 //	HERALD_BENCH_HEAP_PROFILE=/tmp/heap.pb.gz HERALD_BENCH_INSTANCES=100000 go test -run BenchHeapProfile -v ./cmd/herald/
 //	go tool pprof -sample_index=inuse_space -top /tmp/heap.pb.gz
 //
-// (herald serves no /debug/pprof.) The load generator shares the process, but holds nothing once
-// the run is over.
+// The run leaves its instances registered (-keep), so the profile shows what they hold. The load
+// generator shares the process, but holds nothing once the run is over. A running node serves the
+// same profile at /debug/pprof/heap when telemetry.profiling.enabled is true.
 func TestBenchHeapProfile(t *testing.T) {
 	path := os.Getenv("HERALD_BENCH_HEAP_PROFILE")
 	if path == "" {
@@ -185,7 +186,7 @@ func TestBenchHeapProfile(t *testing.T) {
 		return ms.HeapAlloc
 	}
 	before := heap()
-	code, stdout, stderr := runBench(t, "-scenario", "memory", "-instances", strconv.Itoa(n), "-quiet", "-settle", "0s", urlOf(port))
+	code, stdout, stderr := runBench(t, "-scenario", "memory", "-instances", strconv.Itoa(n), "-quiet", "-keep", "-settle", "0s", urlOf(port))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}

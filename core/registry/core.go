@@ -37,6 +37,9 @@ type Registry struct {
 	ovMu      sync.RWMutex
 	overrides map[string]*override // instance id -> override
 
+	// shared holds the metadata maps instances share (see intern.go).
+	shared sharedMaps
+
 	hookMu    sync.RWMutex
 	listeners []Listener
 	changes   []func(Change)
@@ -177,15 +180,17 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if inst == nil {
 		return fmt.Errorf("%w: nil instance", ErrInvalid)
 	}
-	incoming := inst.Clone()
-	incoming.App = strings.ToUpper(incoming.App)
-	id := incoming.ID()
-	if id == "" || incoming.App == "" {
-		return fmt.Errorf("%w: app %q, id %q", ErrInvalid, incoming.App, id)
+	checked := *inst
+	checked.App = strings.ToUpper(checked.App)
+	if id := checked.ID(); id == "" || checked.App == "" {
+		return fmt.Errorf("%w: app %q, id %q", ErrInvalid, checked.App, id)
 	}
-	if err := ValidateInstance(incoming); err != nil {
+	if err := ValidateInstance(&checked); err != nil {
 		return err
 	}
+	// The registry's own copy, sharing repeated strings and maps with other instances.
+	incoming := r.shared.compact(&checked)
+	id := incoming.ID()
 	if incoming.Status == "" {
 		incoming.Status = StatusUp
 	}
@@ -223,7 +228,9 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 		if existing.inst.LastDirtyTimestamp > incoming.LastDirtyTimestamp {
 			r.logger.Debug("existing copy is newer; keeping it", "app", incoming.App, "id", id,
 				"existing", existing.inst.LastDirtyTimestamp, "incoming", incoming.LastDirtyTimestamp)
-			registrant = existing.inst.Clone()
+			// Stored instances are immutable, so a copy of the struct is enough.
+			kept := *existing.inst
+			registrant = &kept
 		}
 		if old := changeOf(existing.inst); old != changeOf(registrant) {
 			changes = append(changes, old)
@@ -343,16 +350,17 @@ func (r *Registry) Adopt(ctx context.Context, inst *Instance, remaining time.Dur
 	if inst == nil {
 		return false, fmt.Errorf("%w: nil instance", ErrInvalid)
 	}
-	c := inst.Clone()
-	c.App = strings.ToUpper(c.App)
-	id := c.ID()
-	if id == "" || c.App == "" {
-		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, c.App, id)
+	checked := *inst
+	checked.App = strings.ToUpper(checked.App)
+	if id := checked.ID(); id == "" || checked.App == "" {
+		return false, fmt.Errorf("%w: app %q, id %q", ErrInvalid, checked.App, id)
 	}
 	// A peer's copy is checked like any replicated write: a bad one must not spread.
-	if err := ValidateInstance(c); err != nil {
+	if err := ValidateInstance(&checked); err != nil {
 		return false, err
 	}
+	c := r.shared.compact(&checked)
+	id := c.ID()
 	if c.Status == "" {
 		c.Status = StatusUp
 	}
