@@ -280,12 +280,15 @@ replication {
   # Longest a task waits to be batched: with adaptive, only under load (its max_delay); with
   # size-or-age, at any load. Eureka's 500 ms puts half a second under every propagation. herald
   # cuts a batch only when a worker is free, so under load tasks queue and batches grow anyway.
-  # Measured on a 2-core machine, three nodes in one process (BENCHMARKS.md, "Flush policies"):
-  #   policy / delay       p50 / p99 propagation at 500 writes/s   replicated writes/s at saturation
-  #   size-or-age 500ms    136 ms / 255 ms                          -
-  #   size-or-age 5ms      3.0 ms / 7.4 ms                          1.21x size-or-age 1ms (26 tasks per batch)
-  #   size-or-age 1ms      1.4 ms / 2.4 ms                          1.00x (6 tasks per batch)
-  #   adaptive 5ms         <1 ms / 0.8 ms                           0.97x (22 tasks per batch)  <- default
+  # Measured on a 2-core machine, three nodes in one process (BENCHMARKS.md, "Flush policies";
+  # the 500ms row from "Propagation", at 1,000 writes/s):
+  #   policy / delay       p50 / p99 propagation at light load   replicated writes/s at saturation
+  #   size-or-age 500ms    136 ms / 255 ms                        -
+  #   size-or-age 5ms      3.0 ms / 7.4 ms                        1.21x size-or-age 1ms (26 tasks per batch)
+  #   size-or-age 1ms      1.4 ms / 2.4 ms                        1.00x (6 tasks per batch)
+  #   adaptive 5ms         <1 ms / 0.8 ms                         0.97x (22 tasks per batch)  <- default
+  # A transport in a plugin process pays a hop per batch: adaptive's larger batches under load
+  # pay it less often.
   batching_delay = "5ms"
   # Most tasks pending per peer; past it the oldest is dropped and counted
   # [maxElementsInPeerReplicationPool].
