@@ -252,16 +252,16 @@ replication {
   # works with Eureka servers), "grpc" (herald to herald, one stream per peer, cheaper per task;
   # every node must run it, see its block below) or any plugin "transport" block below.
   transport = "http"
-  # Flush policy plugin that decides when a batch is cut: "size-or-age" (Eureka's rule: cut at
-  # max_batch_size tasks or when the oldest waited batching_delay) or a plugin block below.
-  flush_policy = "size-or-age"
-  # "adaptive" cuts at once at light load (sub-millisecond propagation) and, as pending tasks, busy
-  # workers, send latency or failures grow, waits for up to max_batch_size tasks or batching_delay:
-  #   flush_policy   = "adaptive"
-  #   batching_delay = "5ms"   # adaptive's longest wait under load (its max_delay)
-  # Its config {} block takes max_batch_size, max_delay, target_latency (2ms) and recheck_after
-  # (5ms); max_batch_size and max_delay default to this block's max_batch_size and batching_delay
-  # (a peer block's, for that peer), in-process or out_of_process = true alike.
+  # Flush policy plugin that decides when a batch is cut. "adaptive" (the default) cuts at once at
+  # light load (sub-millisecond propagation) and, as pending tasks, busy workers, send latency or
+  # failures grow, waits for up to max_batch_size tasks or batching_delay: few large batches at
+  # saturation, where every batch costs a send (and, for a transport in a plugin process, a hop to
+  # it). "size-or-age" is Eureka's rule: cut at max_batch_size tasks or when the oldest waited
+  # batching_delay, at any load. Or a plugin block below.
+  flush_policy = "adaptive"
+  # adaptive's config {} block takes max_batch_size, max_delay, target_latency (2ms) and
+  # recheck_after (5ms); max_batch_size and max_delay default to this block's max_batch_size and
+  # batching_delay (a peer block's, for that peer), in-process or out_of_process = true alike.
   # Action handler plugins, in order: each may validate or enrich a client's registration before it
   # is applied and replicated (the first refusal answers the client), and validate, apply or observe
   # replicated actions on the receiving node. "eureka" applies the five Eureka actions; leave it
@@ -277,16 +277,19 @@ replication {
   # delivered. Should a peer still refuse a batch (a smaller limit there, an item it rejects), the
   # batch is sent again in halves until only the refused task is dropped and counted.
   max_batch_bytes = 983040
-  # Longest a task waits to be batched. Eureka's 500 ms puts half a second under every
-  # propagation. herald cuts a batch only when a worker is free, so under load tasks queue and
-  # batches grow anyway; a short delay keeps propagation in milliseconds at light load.
-  # Measured on a 2-core machine, three nodes in one process (BENCHMARKS.md):
-  #   delay   p50 / p99 propagation at 1k writes/s   replicated writes/s at saturation
-  #   500ms   136 ms / 255 ms                          -
-  #   5ms     3.2 ms / 6.8 ms                          12.7k (24 tasks per batch)
-  #   1ms     1.3 ms / 3.1 ms                          11.2k (6 tasks per batch)   <- default
-  #   0s      <1 ms / 0.7 ms                           7.9k (2 tasks per batch)
-  batching_delay = "1ms"
+  # Longest a task waits to be batched: with adaptive, only under load (its max_delay); with
+  # size-or-age, at any load. Eureka's 500 ms puts half a second under every propagation. herald
+  # cuts a batch only when a worker is free, so under load tasks queue and batches grow anyway.
+  # Measured on a 2-core machine, three nodes in one process (BENCHMARKS.md, "Flush policies";
+  # the 500ms row from "Propagation", at 1,000 writes/s):
+  #   policy / delay       p50 / p99 propagation at light load   replicated writes/s at saturation
+  #   size-or-age 500ms    136 ms / 255 ms                        -
+  #   size-or-age 5ms      3.0 ms / 7.4 ms                        1.21x size-or-age 1ms (26 tasks per batch)
+  #   size-or-age 1ms      1.4 ms / 2.4 ms                        1.00x (6 tasks per batch)
+  #   adaptive 5ms         <1 ms / 0.8 ms                         0.97x (22 tasks per batch)  <- default
+  # A transport in a plugin process pays a hop per batch: adaptive's larger batches under load
+  # pay it less often.
+  batching_delay = "5ms"
   # Most tasks pending per peer; past it the oldest is dropped and counted
   # [maxElementsInPeerReplicationPool].
   max_buffer_size = 10000
@@ -398,7 +401,7 @@ plugin_dir = ""
 # plugin "flush_policy" "size-or-age" {
 #   config {
 #     max_batch_size = 250           # tasks that cut a batch at once (default: replication.max_batch_size)
-#     batching_delay = "1ms"         # longest the oldest task waits (default: replication.batching_delay)
+#     batching_delay = "5ms"         # longest the oldest task waits (default: replication.batching_delay)
 #   }
 # }
 #

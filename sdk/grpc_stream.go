@@ -20,11 +20,16 @@ import (
 //
 // A unary gRPC call per batch costs a new HTTP/2 stream each way (headers, HPACK, trailers), a
 // goroutine on each side and several wakeups, per batch. Instead, the host keeps one long-lived
-// SendStream per plugin process and writes each batch on it as one request with a call id; when
-// several batches are ready while a frame is being written, the next frame carries all of them.
-// The plugin runs every request as its own Send call, concurrently (the host's workers still
-// decide how many batches are in flight), and writes the answers back, coalesced the same way,
-// matched by call id. A plugin author sees none of this: Transport.Send is called as before.
+// SendStream per plugin process and writes each batch on it as one request with a call id. The
+// plugin runs every request as its own Send call, concurrently (the host's workers still decide
+// how many batches are in flight), and writes the answers back, matched by call id. A plugin
+// author sees none of this: Transport.Send is called as before.
+//
+// Neither side has a writer goroutine: the caller of a batch (on the host) and the goroutine that
+// ran a Send (in the plugin) write their own message on the stream, encoding it on the way, unless
+// another is writing; then they leave it in a queue, and whoever is writing sends everything
+// queued, several to a frame, before it lets go. A batch thus costs no goroutine handoff and no
+// wakeup before it reaches gRPC, and a burst still goes in few frames.
 //
 // When the stream ends (the plugin died, or the connection broke), every batch on it fails as a
 // transient error, so the host's pipeline puts it back at the front of its pending stage and sends
@@ -35,9 +40,6 @@ import (
 // coalesceBytes bounds a frame of coalesced requests or answers (estimated bytes); a single
 // request larger than that travels alone.
 const coalesceBytes = 4 << 20
-
-// streamQueue is how many requests may wait for the frame writer.
-const streamQueue = 256
 
 // errNoStream says the plugin does not serve SendStream: use Send.
 var errNoStream = errors.New("plugin does not serve SendStream")
@@ -62,9 +64,7 @@ type streamCall struct {
 type sendStream struct {
 	st     pb.Transport_SendStreamClient
 	cancel context.CancelFunc
-	queue  chan *streamCall
-	// cancels are the ids of calls whose callers stopped waiting, for the plugin to cancel.
-	cancels chan uint64
+	w      frameWriter[*streamCall, uint64]
 
 	mu    sync.Mutex
 	calls map[uint64]*streamCall
@@ -98,10 +98,20 @@ func (s *sendStreams) get() (*sendStream, error) {
 		cancel()
 		return nil, err
 	}
-	ss := &sendStream{st: st, cancel: cancel, queue: make(chan *streamCall, streamQueue),
-		cancels: make(chan uint64, streamQueue), calls: map[uint64]*streamCall{}, dead: make(chan struct{})}
+	ss := &sendStream{st: st, cancel: cancel, calls: map[uint64]*streamCall{}, dead: make(chan struct{})}
+	frame := &pb.SendFrame{}
+	ss.w.size = func(c *streamCall) int { return c.size }
+	ss.w.send = func(calls []*streamCall, cancels []uint64) error {
+		frame.Requests, frame.Cancel = frame.Requests[:0], append(frame.Cancel[:0], cancels...)
+		for _, c := range calls {
+			frame.Requests = append(frame.Requests, c.req)
+		}
+		err := st.Send(frame) // the frame is encoded before Send returns
+		clear(frame.Requests)
+		return err
+	}
+	ss.w.failed = ss.writeFailed
 	go ss.read()
-	go ss.write()
 	s.cur = ss
 	return ss, nil
 }
@@ -130,14 +140,8 @@ func (s *sendStreams) send(ctx context.Context, req *pb.SendRequest) (*pb.SendRe
 	}
 	ss.calls[id] = call
 	ss.mu.Unlock()
-	select {
-	case ss.queue <- call:
-	case <-ss.dead:
-		return nil, s.failure(ctx, ss.ended())
-	case <-ctx.Done():
-		ss.forget(id)
-		return nil, Fail(Transient, ctx.Err())
-	}
+	// Written here, or queued for the caller writing now; a failed write ends the stream.
+	ss.w.put(call, 0, false)
 	select {
 	case resp := <-call.done:
 		return resp, nil
@@ -152,10 +156,7 @@ func (s *sendStreams) send(ctx context.Context, req *pb.SendRequest) (*pb.SendRe
 		// The plugin's Send is cancelled as a unary call's would be; an answer that comes anyway
 		// is dropped, and the pipeline treats the batch as not sent.
 		ss.forget(id)
-		select {
-		case ss.cancels <- id:
-		default: // cancels are a courtesy: a full queue only leaves the plugin's deadline
-		}
+		ss.w.put(nil, id, true)
 		return nil, Fail(Transient, ctx.Err())
 	}
 }
@@ -203,40 +204,89 @@ func (ss *sendStream) end(err error) {
 	ss.cancel()
 }
 
-// write sends queued requests, several to a frame when several are waiting.
-func (ss *sendStream) write() {
-	frame := &pb.SendFrame{}
+// writeFailed ends the stream after a failed write.
+func (ss *sendStream) writeFailed(err error) {
+	if err == io.EOF { // the stream ended: its status comes from Recv
+		_, err = ss.st.Recv()
+	}
+	ss.end(err)
+}
+
+// frameWriter lets one goroutine at a time write on a stream, with no goroutine of its own: put
+// writes the message at once when no one is writing, and otherwise queues it for the goroutine
+// that is, which writes everything queued, several messages to a frame (up to coalesceBytes), before
+// it returns. Messages keep the order of put. After a failed write, failed is called once and
+// everything queued then or later is dropped: its callers learn of it from the stream's end.
+//
+// The queue is bounded by the callers: a batch's caller waits for its answer before it sends
+// another (so the host's workers bound the requests), and a plugin's answers by the requests it
+// runs. A write waits only for HTTP/2 flow control (WindowBytes), which the other side, reading
+// the stream all the time, keeps open; a write on a broken stream fails at once.
+type frameWriter[M any, C any] struct {
+	size   func(M) int
+	send   func([]M, []C) error
+	failed func(error)
+
+	mu      sync.Mutex
+	msgs    []M
+	ctl     []C
+	writing bool
+	broken  bool
+	// out and outCtl are the writing goroutine's frame, kept for the next one.
+	out    []M
+	outCtl []C
+}
+
+// put queues a message (or, when ctl, a control entry) and writes the queue unless another
+// goroutine is writing it.
+func (w *frameWriter[M, C]) put(m M, c C, ctl bool) {
+	w.mu.Lock()
+	if w.broken {
+		w.mu.Unlock()
+		return
+	}
+	if ctl {
+		w.ctl = append(w.ctl, c)
+	} else {
+		w.msgs = append(w.msgs, m)
+	}
+	if w.writing {
+		w.mu.Unlock()
+		return
+	}
+	w.writing = true
 	for {
-		frame.Requests, frame.Cancel = frame.Requests[:0], frame.Cancel[:0]
-		size := 0
-		select {
-		case c := <-ss.queue:
-			frame.Requests = append(frame.Requests, c.req)
-			size += c.size
-		case id := <-ss.cancels:
-			frame.Cancel = append(frame.Cancel, id)
-		case <-ss.dead:
+		n, size := 0, 0
+		for n < len(w.msgs) && (n == 0 || size < coalesceBytes) {
+			size += w.size(w.msgs[n])
+			n++
+		}
+		if n == 0 && len(w.ctl) == 0 {
+			w.writing = false
+			w.mu.Unlock()
 			return
 		}
-	more:
-		for size < coalesceBytes {
-			select {
-			case c := <-ss.queue:
-				frame.Requests = append(frame.Requests, c.req)
-				size += c.size
-			case id := <-ss.cancels:
-				frame.Cancel = append(frame.Cancel, id)
-			default:
-				break more
-			}
+		w.out = append(w.out[:0], w.msgs[:n]...)
+		w.outCtl = w.outCtl[:0]
+		if n == len(w.msgs) {
+			// Control entries go with the last of the messages queued before them (a cancel
+			// follows its request), never ahead of them.
+			w.outCtl = append(w.outCtl, w.ctl...)
+			w.ctl = w.ctl[:0]
 		}
-		err := ss.st.Send(frame) // the frame is encoded before Send returns
-		clear(frame.Requests)
+		rest := copy(w.msgs, w.msgs[n:])
+		clear(w.msgs[rest:])
+		w.msgs = w.msgs[:rest]
+		w.mu.Unlock()
+		err := w.send(w.out, w.outCtl)
+		clear(w.out)
+		w.mu.Lock()
 		if err != nil {
-			if err == io.EOF { // the stream ended: its status comes from Recv
-				_, err = ss.st.Recv()
-			}
-			ss.end(err)
+			w.broken, w.writing = true, false
+			clear(w.msgs)
+			w.msgs, w.ctl = nil, nil
+			w.mu.Unlock()
+			w.failed(err)
 			return
 		}
 	}
@@ -280,13 +330,24 @@ func responseSize(resp *pb.SendResponse) int {
 }
 
 // SendStream serves the batch stream in the plugin: each request is one Send, run at once and
-// concurrently; answers go back as they are ready, several to a frame when several are.
+// concurrently; each answer is written by the goroutine that ran its Send, or, while another is
+// writing, by that one, several to a frame.
 func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 	ctx, cancel := context.WithCancel(st.Context())
 	defer cancel()
-	out := make(chan *pb.SendResponse, streamQueue)
-	written := make(chan error, 1)
-	go func() { written <- writeResults(ctx, st, out) }()
+	frame := &pb.SendResultFrame{}
+	failed := make(chan error, 1)
+	w := &frameWriter[*pb.SendResponse, struct{}]{
+		size: responseSize,
+		send: func(rs []*pb.SendResponse, _ []struct{}) error {
+			frame.Responses = append(frame.Responses[:0], rs...)
+			err := st.Send(frame)
+			clear(frame.Responses)
+			return err
+		},
+		// The host is gone or the stream broke: stop the Sends; Recv ends the loop below.
+		failed: func(err error) { failed <- err; cancel() },
+	}
 	var calls sync.WaitGroup
 	var mu sync.Mutex
 	running := map[uint64]context.CancelFunc{}
@@ -295,8 +356,12 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 		if err != nil {
 			if err == io.EOF { // the host is done sending: answer what is in flight, then end
 				calls.Wait()
-				close(out)
-				return <-written
+				select {
+				case err := <-failed:
+					return err
+				default:
+					return nil
+				}
 			}
 			cancel()
 			calls.Wait()
@@ -322,13 +387,11 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 				mu.Unlock()
 				ccancel()
 				resp.CallId = req.CallId
-				select {
-				case out <- resp:
-				case <-ctx.Done():
-				}
+				w.put(resp, struct{}{}, false)
 			}()
 		}
-		// A cancel follows its request (one writer on the host's side), so the call is known.
+		// A cancel follows its request (the host sends it in the same frame or a later one), so
+		// the call is known.
 		mu.Lock()
 		for _, id := range f.Cancel {
 			if c := running[id]; c != nil {
@@ -336,43 +399,6 @@ func (s *transportServer) SendStream(st pb.Transport_SendStreamServer) error {
 			}
 		}
 		mu.Unlock()
-	}
-}
-
-// writeResults writes answers until out is closed or ctx ends, coalescing those that wait.
-func writeResults(ctx context.Context, st pb.Transport_SendStreamServer, out <-chan *pb.SendResponse) error {
-	frame := &pb.SendResultFrame{}
-	for {
-		var first *pb.SendResponse
-		var ok bool
-		select {
-		case first, ok = <-out:
-			if !ok {
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		frame.Responses = append(frame.Responses[:0], first)
-		size := responseSize(first)
-	more:
-		for size < coalesceBytes {
-			select {
-			case r, ok := <-out:
-				if !ok {
-					break more
-				}
-				frame.Responses = append(frame.Responses, r)
-				size += responseSize(r)
-			default:
-				break more
-			}
-		}
-		err := st.Send(frame)
-		clear(frame.Responses)
-		if err != nil {
-			return err
-		}
 	}
 }
 

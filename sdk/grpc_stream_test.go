@@ -243,3 +243,61 @@ func TestStreamFallsBackToUnary(t *testing.T) {
 		t.Error("the client did not note that the plugin has no stream")
 	}
 }
+
+// While one goroutine writes a frame, the messages others put wait and go out, in order, in the
+// next frame that goroutine writes, with the control entries put after them; no other goroutine
+// writes meanwhile. A failed write drops what is queued and reports once.
+func TestFrameWriterCoalesces(t *testing.T) {
+	type frame struct {
+		msgs []int
+		ctl  []string
+	}
+	var mu sync.Mutex
+	var frames []frame
+	entered, release := make(chan struct{}), make(chan struct{})
+	var failures atomic.Int64
+	fail := errors.New("broken")
+	w := &frameWriter[int, string]{
+		size: func(int) int { return 1 },
+		send: func(ms []int, cs []string) error {
+			mu.Lock()
+			frames = append(frames, frame{append([]int(nil), ms...), append([]string(nil), cs...)})
+			n := len(frames)
+			mu.Unlock()
+			if n == 1 {
+				close(entered)
+				<-release
+			}
+			if len(ms) > 0 && ms[0] == 99 {
+				return fail
+			}
+			return nil
+		},
+		failed: func(err error) {
+			if err != fail {
+				t.Errorf("failed with %v", err)
+			}
+			failures.Add(1)
+		},
+	}
+	first := make(chan struct{})
+	go func() { w.put(0, "", false); close(first) }()
+	<-entered
+	for i := 1; i <= 3; i++ {
+		w.put(i, "", false) // queued: returns at once
+	}
+	w.put(0, "cancel 3", true)
+	close(release)
+	<-first
+	mu.Lock()
+	got := fmt.Sprint(frames)
+	mu.Unlock()
+	if want := "[{[0] []} {[1 2 3] [cancel 3]}]"; got != want {
+		t.Fatalf("frames %s, want %s", got, want)
+	}
+	w.put(99, "", false)
+	w.put(100, "", false) // after the failure: dropped
+	if failures.Load() != 1 || len(frames) != 3 {
+		t.Fatalf("after a failed write: %d failures, %d frames", failures.Load(), len(frames))
+	}
+}

@@ -106,12 +106,13 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // BenchmarkPropagation measures the time from the 204 of a register at node A to its apply at
-// node B, at a fixed rate of client writes spread over A, for several batching delays.
+// node B, at a fixed rate of client writes spread over A, for several batching delays of Eureka's
+// rule (size-or-age; the adaptive policy is compared with it in BenchmarkFlushPolicies).
 func BenchmarkPropagation(b *testing.B) {
 	for _, delay := range []string{"0s", "1ms", "5ms", "500ms"} {
 		for _, rate := range []int{1000, 4000, 8000} {
 			b.Run(fmt.Sprintf("delay=%s/rate=%d", delay, rate), func(b *testing.B) {
-				nodes := benchCluster(b, 2, "replication.batching_delay="+delay)
+				nodes := benchCluster(b, 2, "replication.flush_policy=size-or-age", "replication.batching_delay="+delay)
 				a, bn := nodes[0], nodes[1]
 				var mu sync.Mutex
 				arrived := map[string]time.Time{}
@@ -185,10 +186,14 @@ func BenchmarkPropagation(b *testing.B) {
 
 // BenchmarkReplicatedWrites measures client writes per second that are fully replicated to the
 // two other nodes: registers and heartbeats spread over three nodes by 64 keep-alive connections.
-// The clock stops when every peer has applied every write.
+// The clock stops when every peer has applied every write. It runs Eureka's rule (size-or-age) at
+// several batching delays; the adaptive policy (the default) is compared with it in
+// BenchmarkFlushPolicies.
 func BenchmarkReplicatedWrites(b *testing.B) {
 	for _, delay := range []string{"0s", "1ms", "5ms"} {
-		b.Run("delay="+delay, func(b *testing.B) { replicatedWrites(b, "replication.batching_delay="+delay) })
+		b.Run("delay="+delay, func(b *testing.B) {
+			replicatedWrites(b, "replication.flush_policy=size-or-age", "replication.batching_delay="+delay)
+		})
 	}
 }
 

@@ -131,6 +131,7 @@ func TestGracefulStopDrainsReplication(t *testing.T) {
 	urls := []string{urlOf(ports[0]), urlOf(ports[1])}
 	slow := `
 replication {
+  flush_policy   = "size-or-age" # holds every task for batching_delay, at any load
   batching_delay = "4s"
 }
 http {

@@ -80,6 +80,7 @@ func TestLargeRegistrationCostsNoOtherWrite(t *testing.T) {
 	const noRepair = "\ncluster {\n  anti_entropy { enabled = false }\n}\n"
 	a := e2e.NewNode(t, heraldBin, "a", ports[0], clusterHCL(ports[0], urls, noRepair+`
 replication {
+  flush_policy   = "size-or-age" # holds every task for batching_delay, at any load
   workers        = 1
   batching_delay = "2s"
 }`))

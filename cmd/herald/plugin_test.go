@@ -21,10 +21,10 @@ plugin "transport" "http" {
     read_timeout = "2s"
   }
 }
-plugin "flush_policy" "size-or-age" {
+plugin "flush_policy" "adaptive" {
   out_of_process = true
   config {
-    batching_delay = "2ms"
+    max_delay = "2ms"
   }
 }
 `
@@ -54,7 +54,7 @@ func TestOutOfProcessPlugins(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 3, outOfProcess)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	if n := len(e2e.Children(a.Pid(), "plugin serve flush_policy size-or-age")); n != 1 {
+	if n := len(e2e.Children(a.Pid(), "plugin serve flush_policy adaptive")); n != 1 {
 		t.Fatalf("flush policy plugin processes: %d", n)
 	}
 	register(t, a, "OOP", "first", 1000, nil)

@@ -320,8 +320,9 @@ func traceFollowsRegistration(t *testing.T, learnFirst bool, sets ...string) reg
 // A heartbeat superseded by a newer one for the same instance ends its task span with the
 // superseded event.
 func TestSupersededTaskSpan(t *testing.T) {
-	nodes, exps := tracedPair(t, "replication.workers=1", "replication.batching_delay=300ms", "replication.max_batch_size=1000",
-		"telemetry.tracing.sampling.heartbeat=1")
+	// size-or-age holds every task for batching_delay, so the heartbeats meet in the pending stage.
+	nodes, exps := tracedPair(t, "replication.flush_policy=size-or-age", "replication.workers=1",
+		"replication.batching_delay=300ms", "replication.max_batch_size=1000", "telemetry.tracing.sampling.heartbeat=1")
 	a := nodes[0]
 	an := &e2e.Node{Name: "a", Port: portOf(a)}
 	register(t, an, "SUP", "s1", 1000, nil)

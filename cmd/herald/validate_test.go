@@ -85,8 +85,8 @@ func TestConfigValidateRunsPluginChecks(t *testing.T) {
 		at        string
 		server    bool // also check that herald server refuses the file with the same error
 	}{
-		{"typo in a built-in's block", "plugin \"flush_policy\" \"size-or-age\" {\n  config {\n    max_batch_sise = 50\n  }\n}\n",
-			`n.hcl:%d,5: plugin.flush_policy.size-or-age.config.max_batch_sise: unknown key; did you mean "max_batch_size"?`, "max_batch_sise", true},
+		{"typo in a built-in's block", "plugin \"flush_policy\" \"adaptive\" {\n  config {\n    max_batch_sise = 50\n  }\n}\n",
+			`n.hcl:%d,5: plugin.flush_policy.adaptive.config.max_batch_sise: unknown key; did you mean "max_batch_size"?`, "max_batch_sise", true},
 		{"typo in an external plugin's block", external("transport", "grpc", "    listen = \"off\"\n    conect_timeout = \"1s\"") +
 			"replication { transport = \"grpc\" }\n",
 			`n.hcl:%d,5: plugin.transport.grpc.config.conect_timeout: unknown key; did you mean "connect_timeout"?`, "conect_timeout", true},

@@ -279,7 +279,7 @@ func Default() *Config {
 			PeerAuth:           PeerAuthConfig{ReplayWindow: 30 * time.Second},
 		},
 		Replication: ReplicationConfig{
-			Transport: "http", FlushPolicy: "size-or-age", ActionHandlers: []string{"eureka"}, MaxBatchSize: 250, BatchingDelay: time.Millisecond,
+			Transport: "http", FlushPolicy: "adaptive", ActionHandlers: []string{"eureka"}, MaxBatchSize: 250, BatchingDelay: 5 * time.Millisecond,
 			MaxBufferSize: 10000, Workers: 20, CongestionRetryDelay: time.Second,
 			MaxBatchBytes: 1<<20 - 64<<10, MaxBufferBytes: 64 << 20,
 			NetworkFailureRetryDelay: 100 * time.Millisecond, MaxDelayCap: 30 * time.Second,
