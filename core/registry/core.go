@@ -256,10 +256,12 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	}
 	// Overrides travel with the instance (sync, replication): Eureka installs one the map lacks and
 	// keeps one the copy lacks. A replicated register also carries its sender's status version, the
-	// version of the override state it shows (0 from an Eureka server or in a sync: no order known,
-	// Eureka's rule). When the two nodes' versions differ, the later status change decides:
+	// version of the override state it shows (0 when it has none: a copy from an Eureka server, a
+	// startup sync or a 409 answer). When the two nodes' versions differ, the later status change
+	// decides:
 	//   - ours is later: the register's override is not installed (a register delayed by a retry
-	//     or a partition must not bring back an override removed after it);
+	//     or a partition must not bring back an override removed after it; nor may a copy without
+	//     a version, which cannot say it is newer, undo a versioned removal);
 	//   - the sender's is later: its override state holds, absence included (the register that
 	//     answers a heartbeat's 404 must not keep an override the sender removed since), and the
 	//     copy takes its version, so older status changes still on their way are ignored.
@@ -268,7 +270,7 @@ func (r *Registry) Register(ctx context.Context, inst *Instance, origin Origin) 
 	if existing != nil {
 		version = existing.inst.StatusVersion
 	}
-	if origin == FromPeer && docVersion != 0 && registrant == incoming && docVersion != version {
+	if origin == FromPeer && registrant == incoming && docVersion != version {
 		docOv := registrant.OverriddenStatus
 		switch {
 		case docVersion < version && ov == "" && docOv != StatusUnknown:
@@ -591,7 +593,10 @@ func (r *Registry) Heartbeat(ctx context.Context, app, id string, hb HeartbeatRe
 	}
 	switch {
 	case hb.LastDirtyTimestamp > inst.LastDirtyTimestamp:
-		if hb.Origin == FromPeer && hb.OverriddenStatus != "" && hb.OverriddenStatus != StatusUnknown {
+		// Eureka stores the sender's override here. A heartbeat carries no status version, so a
+		// copy whose status changes are versioned keeps its override state: the register that
+		// answers this 404 brings the sender's, with its version (Register).
+		if hb.Origin == FromPeer && hb.OverriddenStatus != "" && hb.OverriddenStatus != StatusUnknown && inst.StatusVersion == 0 {
 			r.storeOverride(app, id, hb.OverriddenStatus)
 		}
 		return HeartbeatResult{Code: 404}

@@ -279,6 +279,15 @@ func TestReplicatedHeartbeatStoresNewerOverride(t *testing.T) {
 	if r.Overrides()["1"] != StatusOutOfService || get(t, r, "A", "1").OverriddenStatus != StatusOutOfService {
 		t.Fatal("override from the newer replicated heartbeat not stored")
 	}
+
+	// Once the copy's status changes are versioned, an unversioned heartbeat does not change its
+	// override state: the register that answers the 404 carries the sender's, with its version.
+	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient)
+	res = r.Heartbeat(ctx, "A", "1", HeartbeatRequest{LastDirtyTimestamp: 3000, HasLastDirty: true,
+		OverriddenStatus: StatusOutOfService, Origin: FromPeer})
+	if got := get(t, r, "A", "1"); res.Code != 404 || got.OverriddenStatus != StatusUnknown || len(r.Overrides()) != 0 {
+		t.Fatalf("versioned copy after a newer heartbeat with an override: code %d, %s, overrides %v", res.Code, got.OverriddenStatus, r.Overrides())
+	}
 }
 
 func TestLeaseExpiry(t *testing.T) {
@@ -1033,5 +1042,26 @@ func TestLaterRegisterCarriesOverrideRemoval(t *testing.T) {
 	mustRegister(t, r, inst("A", "1", StatusUp, 30), FromPeer)
 	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService {
 		t.Fatalf("an unversioned register removed the override: %s/%s", got.Status, got.OverriddenStatus)
+	}
+}
+
+// TestUnversionedCopyDoesNotUndoVersionedRemoval: a copy without a status version (a startup
+// sync's, taken from a peer that had not yet applied a removal, or an Eureka server's) cannot say
+// it is newer than the removal this node applied, so its override is not installed again. Without
+// this the copy would show the override under the removal's version, and anti-entropy, finding two
+// copies with equal versions, would let the override win on every node.
+func TestUnversionedCopyDoesNotUndoVersionedRemoval(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 10), FromClient)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 0, 0, FromClient)
+	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient)
+	removal := get(t, r, "A", "1").StatusVersion
+	stale := inst("A", "1", StatusOutOfService, 10)
+	stale.OverriddenStatus = StatusOutOfService
+	mustRegister(t, r, stale, FromPeer)
+	got := get(t, r, "A", "1")
+	if got.Status != StatusUp || got.OverriddenStatus != StatusUnknown || len(r.Overrides()) != 0 || got.StatusVersion != removal {
+		t.Fatalf("after an unversioned copy with the override: %s/%s version %d (removal %d), overrides %v",
+			got.Status, got.OverriddenStatus, got.StatusVersion, removal, r.Overrides())
 	}
 }
