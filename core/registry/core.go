@@ -724,6 +724,7 @@ func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, l
 			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
 		return true
 	}
+	lastDirty = r.peerLastDirty(l, lastDirty, version, origin)
 	version = r.nextStatusVersion(l, version, now)
 	var changes []Change
 	if l.inst.Status != s {
@@ -763,6 +764,7 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
 		return true
 	}
+	lastDirty = r.peerLastDirty(l, lastDirty, version, origin)
 	version = r.nextStatusVersion(l, version, now)
 	var changes []Change
 	// Eureka acts only when its override map held one; the instance's own field counts too, so a
@@ -782,6 +784,23 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: StatusUnknown,
 		StatusVersion: version, Origin: origin}, changes...)
 	return true
+}
+
+// peerLastDirty is the lastDirtyTimestamp a status change may give the instance. Eureka's
+// statusUpdate and deleteStatusOverride adopt a larger one, from a client or a peer alike. From a
+// herald peer (a versioned change) a larger one means this node lacks the registration that set it
+// on the sender (lost with a restart, or still on its way): adopting it would leave a copy with the
+// newer timestamp and the older content, which nothing repairs (the client's heartbeats carry the
+// same timestamp, and anti-entropy cannot tell the two copies apart by it). So the copy keeps its
+// own, and the sender's newer copy reaches it by the next heartbeat (404, then a register) or
+// anti-entropy. r.mu must be held.
+func (r *Registry) peerLastDirty(l *lease, lastDirty, version int64, origin Origin) int64 {
+	if origin == FromPeer && version != 0 && lastDirty > l.inst.LastDirtyTimestamp {
+		r.logger.Debug("replicated status change from a newer copy; the instance keeps its lastDirtyTimestamp",
+			"app", l.app, "id", l.id, "lastDirty", l.inst.LastDirtyTimestamp, "sender", lastDirty)
+		return 0
+	}
+	return lastDirty
 }
 
 // staleStatusChange reports whether a status change with the given version (0: none) is older than

@@ -986,9 +986,7 @@ func TestDelayedRegisterDoesNotRestoreRemovedOverride(t *testing.T) {
 	later := delayed.Clone()
 	later.StatusVersion = removal + 1
 	mustRegister(t, r, later, FromPeer)
-	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService {
-		t.Fatalf("after a register that knew a later status change: %s/%s, want OUT_OF_SERVICE/OUT_OF_SERVICE", got.Status, got.OverriddenStatus)
-	}
+	wantStatus(t, r, StatusOutOfService, StatusOutOfService, "after a register that knew a later status change")
 }
 
 // TestOverrideRemovalAfterMapExpiry: the override map forgets an override unread for an hour
@@ -1007,9 +1005,7 @@ func TestOverrideRemovalAfterMapExpiry(t *testing.T) {
 	if !r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 0, 0, FromClient) {
 		t.Fatal("override removal refused")
 	}
-	if got := get(t, r, "A", "1"); got.Status != StatusUp || got.OverriddenStatus != StatusUnknown {
-		t.Fatalf("after the removal: %s/%s, want UP/UNKNOWN", got.Status, got.OverriddenStatus)
-	}
+	wantStatus(t, r, StatusUp, StatusUnknown, "after the removal")
 }
 
 // TestLaterRegisterCarriesOverrideRemoval: a peer removed an override and then answered a
@@ -1040,9 +1036,7 @@ func TestLaterRegisterCarriesOverrideRemoval(t *testing.T) {
 	// stays, whatever the copy says.
 	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 10, 300, FromPeer)
 	mustRegister(t, r, inst("A", "1", StatusUp, 30), FromPeer)
-	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.OverriddenStatus != StatusOutOfService {
-		t.Fatalf("an unversioned register removed the override: %s/%s", got.Status, got.OverriddenStatus)
-	}
+	wantStatus(t, r, StatusOutOfService, StatusOutOfService, "an unversioned register removed the override")
 }
 
 // TestUnversionedCopyDoesNotUndoVersionedRemoval: a copy without a status version (a startup
@@ -1063,5 +1057,35 @@ func TestUnversionedCopyDoesNotUndoVersionedRemoval(t *testing.T) {
 	if got.Status != StatusUp || got.OverriddenStatus != StatusUnknown || len(r.Overrides()) != 0 || got.StatusVersion != removal {
 		t.Fatalf("after an unversioned copy with the override: %s/%s version %d (removal %d), overrides %v",
 			got.Status, got.OverriddenStatus, got.StatusVersion, removal, r.Overrides())
+	}
+}
+
+// wantStatus fails the test when instance A/1 does not show status and overridden.
+func wantStatus(t *testing.T, r *Registry, status, overridden Status, what string) {
+	t.Helper()
+	if got := get(t, r, "A", "1"); got.Status != status || got.OverriddenStatus != overridden {
+		t.Fatalf("%s: %s/%s, want %s/%s", what, got.Status, got.OverriddenStatus, status, overridden)
+	}
+}
+
+// TestReplicatedStatusChangeKeepsLastDirty: a herald peer's status change carrying a newer
+// lastDirtyTimestamp than this node's copy means the copy lacks the registration that set it. The
+// copy keeps its own timestamp, so that it stays older than the sender's and is repaired whole,
+// instead of taking the newer timestamp over the older content. An Eureka server's (unversioned)
+// change is adopted, as Eureka does.
+func TestReplicatedStatusChangeKeepsLastDirty(t *testing.T) {
+	r, _ := newReg(t, nil)
+	mustRegister(t, r, inst("A", "1", StatusUp, 10), FromPeer)
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 20, 100, FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusOutOfService || got.LastDirtyTimestamp != 10 {
+		t.Fatalf("versioned change: %s lastDirty %d, want OUT_OF_SERVICE with 10", got.Status, got.LastDirtyTimestamp)
+	}
+	r.DeleteStatusOverride(ctx, "A", "1", StatusUp, 30, 200, FromPeer)
+	if got := get(t, r, "A", "1"); got.Status != StatusUp || got.LastDirtyTimestamp != 10 {
+		t.Fatalf("versioned removal: %s lastDirty %d, want UP with 10", got.Status, got.LastDirtyTimestamp)
+	}
+	r.UpdateStatus(ctx, "A", "1", StatusOutOfService, 40, 0, FromPeer)
+	if got := get(t, r, "A", "1"); got.LastDirtyTimestamp != 40 {
+		t.Fatalf("unversioned change: lastDirty %d, want 40 (Eureka's rule)", got.LastDirtyTimestamp)
 	}
 }

@@ -31,6 +31,16 @@ func bare(app, id string, ts int64, extra string) []byte {
 	return []byte(s + "}")
 }
 
+// overrideThenRegister is a register, an override (version 5000), its removal (6000), then a
+// register of the copy with the override, carrying registerVersion.
+func overrideThenRegister(reg sdk.Item, registerVersion int64) []sdk.Item {
+	return []sdk.Item{reg,
+		{Action: sdk.ActionStatusUpdate, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "OUT_OF_SERVICE", StatusVersion: 5000},
+		{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "UP", StatusVersion: 6000},
+		{Action: sdk.ActionRegister, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, StatusVersion: registerVersion,
+			Instance: outOfService(bare("DEMO", "r1", 1000, ""))}}
+}
+
 // outOfService turns a bare instance into one that shows an OUT_OF_SERVICE override.
 func outOfService(b []byte) []byte {
 	s := strings.Replace(string(b), `"status":"UP"`, `"status":"OUT_OF_SERVICE"`, 1)
@@ -90,22 +100,14 @@ func TestApply(t *testing.T) {
 			// A register sent while an override held, delayed past the override's removal: its
 			// status version is older, so its override is not installed again. One that knew a
 			// later status change is.
-			name: "delayed register does not restore a removed override",
-			items: []sdk.Item{reg1,
-				{Action: sdk.ActionStatusUpdate, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "OUT_OF_SERVICE", StatusVersion: 5000},
-				{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "UP", StatusVersion: 6000},
-				{Action: sdk.ActionRegister, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, StatusVersion: 5000,
-					Instance: outOfService(bare("DEMO", "r1", 1000, ""))}},
+			name:   "delayed register does not restore a removed override",
+			items:  overrideThenRegister(reg1, 5000),
 			codes:  []int{200, 200, 200, 200},
 			checks: []check{statusOf("r1", registry.StatusUp)},
 		},
 		{
-			name: "replicated register with a later status version installs its override",
-			items: []sdk.Item{reg1,
-				{Action: sdk.ActionStatusUpdate, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "OUT_OF_SERVICE", StatusVersion: 5000},
-				{Action: sdk.ActionDeleteStatusOverride, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, Status: "UP", StatusVersion: 6000},
-				{Action: sdk.ActionRegister, App: "DEMO", ID: "r1", LastDirtyTimestamp: 1000, StatusVersion: 7000,
-					Instance: outOfService(bare("DEMO", "r1", 1000, ""))}},
+			name:   "replicated register with a later status version installs its override",
+			items:  overrideThenRegister(reg1, 7000),
 			codes:  []int{200, 200, 200, 200},
 			checks: []check{statusOf("r1", registry.StatusOutOfService)},
 		},
