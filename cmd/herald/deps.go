@@ -436,6 +436,7 @@ func buildDeps(ctx context.Context, cfg *config.Config, logger hclog.Logger) (no
 					logger.Warn("cannot adopt a peer's newer copy", "peer", p.Name, "error", err)
 				}
 			},
+			Lookup:   reg.Instance,
 			Observer: replication.NewTracingObserver(tel.Tracer("replication"), tel.Enabled(), peerNames.Name),
 			Logger:   logger.Named("replication"),
 		})

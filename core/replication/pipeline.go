@@ -105,6 +105,7 @@ func (c Config) withDefaults() Config {
 type hooks struct {
 	encode     func(*registry.Instance) []byte
 	onConflict func(ctx context.Context, peer sdk.Peer, entity []byte)
+	lookup     func(app, id string) (*registry.Instance, bool)
 	observer   Observer
 	clock      registry.Clock
 	logger     hclog.Logger
@@ -684,14 +685,26 @@ func (p *pipeline) itemResult(t *Task, r sdk.ItemResult) {
 	p.c.itemFailures.Add(1)
 	switch {
 	case t.Action == registry.ActionHeartbeat && r.StatusCode == 404:
-		// The peer lacks the instance (or has an older copy): send it a register.
-		if t.Snapshot != nil {
+		// The peer lacks the instance (or has an older copy): send it a register of the current
+		// copy, unless the instance is gone since.
+		snap := t.Snapshot
+		if p.h.lookup != nil {
+			cur, ok := p.h.lookup(t.App, t.Instance)
+			if !ok {
+				p.h.logger.Debug("peer lacks an instance this node no longer holds; no register sent", "peer", p.peer.Name,
+					"app", t.App, "id", t.Instance)
+				return
+			}
+			snap = cur
+		}
+		if snap != nil {
 			reg := *t
 			reg.ID = TaskID(registry.ActionRegister, t.App, t.Instance)
 			reg.Action = registry.ActionRegister
-			reg.LastDirty = t.Snapshot.LastDirtyTimestamp
-			reg.Status = t.Snapshot.Status
-			reg.StatusVersion = t.Snapshot.StatusVersion // the version of the override the copy shows
+			reg.Snapshot = snap
+			reg.LastDirty = snap.LastDirtyTimestamp
+			reg.Status = snap.Status
+			reg.StatusVersion = snap.StatusVersion // the version of the override the copy shows
 			reg.instance, reg.wire = nil, 0
 			p.accept(reg.prepare(p.h.encode)) // a new task of this peer alone: encoded once here
 		}

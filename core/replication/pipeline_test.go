@@ -261,6 +261,49 @@ func TestItemResults(t *testing.T) {
 	})
 }
 
+// TestHeartbeat404AfterCancel: a peer answers a heartbeat 404 after the instance was cancelled
+// here (the cancel went out, or goes out, on its own). Answering with a register of the copy the
+// heartbeat carried would bring the instance back on that peer after the cancel, so nothing is
+// sent; an instance still held is registered with its current copy.
+func TestHeartbeat404AfterCancel(t *testing.T) {
+	f := &fakeTransport{}
+	f.answer = func(_ sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
+		res := ok(len(b.Items))
+		for i, it := range b.Items {
+			if it.Action == sdk.ActionHeartbeat {
+				res[i].StatusCode = 404
+			}
+		}
+		return res, nil
+	}
+	held := &registry.Instance{InstanceID: "held", App: "APP", LastDirtyTimestamp: 7, StatusVersion: 9}
+	r := newTestReplicator(t, Config{BatchingDelay: 0}, map[string]*fakeTransport{"p": f}, func(o *Options) {
+		o.Lookup = func(app, id string) (*registry.Instance, bool) {
+			if id == "held" {
+				return held, true
+			}
+			return nil, false
+		}
+	})
+	l := r.Listener()
+	l(context.Background(), write(registry.ActionHeartbeat, "gone"))
+	l(context.Background(), write(registry.ActionHeartbeat, "held"))
+	waitFor(t, "register of the held instance", func() bool {
+		for _, it := range f.items() {
+			if it.Action == sdk.ActionRegister && it.ID == "held" {
+				return it.LastDirtyTimestamp == 7 && it.StatusVersion == 9 && string(it.Instance) == `{"instanceId":"held"}`
+			}
+		}
+		return false
+	})
+	waitFor(t, "both heartbeats answered", func() bool { return r.Stats()[0].ItemFailures == 2 })
+	for _, it := range f.items() {
+		if it.Action == sdk.ActionRegister && it.ID == "gone" {
+			t.Fatal("a register of a cancelled instance was sent after the heartbeat's 404")
+		}
+	}
+}
+
 // countingPolicy counts its calls.
 type countingPolicy struct{ calls atomic.Int64 }
 

@@ -27,7 +27,12 @@ type Options struct {
 	// OnConflict receives a peer's newer copy of an instance (a 409 entity); the node applies it
 	// locally as a replicated write.
 	OnConflict func(ctx context.Context, peer sdk.Peer, entity []byte)
-	Observer   Observer
+	// Lookup returns the node's current copy of an instance. When set, a heartbeat a peer answers
+	// with 404 is followed by a register of that copy, or by nothing when the instance is gone
+	// (cancelled or evicted since: a register would bring it back on the peer after the cancel).
+	// Without it, the copy the heartbeat carried is sent, as Eureka's PeerEurekaNode does.
+	Lookup   func(app, id string) (*registry.Instance, bool)
+	Observer Observer
 	Clock      registry.Clock
 	Logger     hclog.Logger
 }
@@ -216,6 +221,7 @@ func (r *Replicator) newPipeline(peer sdk.Peer) (*pipeline, error) {
 	return newPipeline(peer, cfg, tr, pol, hooks{
 		encode:     r.opts.EncodeInstance,
 		onConflict: r.opts.OnConflict,
+		lookup:     r.opts.Lookup,
 		observer:   r.opts.Observer,
 		clock:      r.opts.Clock,
 		logger:     r.opts.Logger.Named("peer"),
