@@ -33,8 +33,8 @@ type Options struct {
 	// Without it, the copy the heartbeat carried is sent, as Eureka's PeerEurekaNode does.
 	Lookup   func(app, id string) (*registry.Instance, bool)
 	Observer Observer
-	Clock      registry.Clock
-	Logger     hclog.Logger
+	Clock    registry.Clock
+	Logger   hclog.Logger
 }
 
 // Replicator owns one pipeline per peer and turns the registry's client writes into tasks.
