@@ -111,12 +111,6 @@ type State struct {
 	Pad        int    // length of metadata "pad"
 	// Meta is the whole metadata map, canonically encoded (observed states only).
 	Meta string
-	// lostLDT is the largest lastDirtyTimestamp of a registration that, in this outcome, the
-	// acceptor applied but did not deliver (exposed or unknown, then lost). The acceptor's later
-	// status changes still carry it, and a peer adopts it (Eureka's statusUpdate and
-	// deleteStatusOverride take a newer lastDirtyTimestamp): the copy then has the timestamp of
-	// that registration and the content of the one before. Modelled only, never observed.
-	lostLDT int64
 }
 
 // String describes the state ("absent" or status/override, timestamp, metadata).
@@ -177,12 +171,12 @@ func step(s State, o *Op) State {
 	case OpOutOfService:
 		if s.Present && s.Status != statusOOS {
 			s.Status, s.Overridden = statusOOS, statusOOS
-			s.LDT = max(s.LDT, o.TS, s.lostLDT)
+			s.LDT = max(s.LDT, o.TS)
 		}
 	case OpRemoveOverride:
 		if s.Present && s.Overridden == statusOOS {
 			s.Status, s.Overridden = statusUp, statusUnk
-			s.LDT = max(s.LDT, o.TS, s.lostLDT)
+			s.LDT = max(s.LDT, o.TS)
 		}
 	case OpCancel:
 		s = State{}
@@ -216,11 +210,15 @@ func allowed(ops []*Op) (strict, loose []State, ok bool) {
 		for s, lossy := range cur {
 			add(step(s, o), lossy)
 			if o.Result == Unknown || o.Exposed {
-				lost := s
-				if o.Kind == OpRegister || o.Kind == OpRegisterBig {
-					lost.lostLDT = max(lost.lostLDT, o.TS)
+				add(s, lossy || o.Result == OK)
+				if (o.Kind == OpOutOfService || o.Kind == OpRemoveOverride) && o.TS != 0 {
+					// The peers applied the status change but not the client's newer timestamp
+					// (a herald peer's copy keeps its own), and the acceptor's copy, which had
+					// it, was lost.
+					bare := *o
+					bare.TS = 0
+					add(step(s, &bare), lossy || o.Result == OK)
 				}
-				add(lost, lossy || o.Result == OK)
 			}
 		}
 		if len(next) > maxStates {
