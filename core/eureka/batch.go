@@ -33,12 +33,11 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not pooled: decoded items keep slices of the body (instanceInfo as raw JSON), and a
 	// receiver may hold on to them.
-	var buf bytes.Buffer
-	if err := h.readBody(r, &buf); err != nil {
+	body, err := h.readBody(r, new(bytes.Buffer))
+	if err != nil {
 		h.bodyFailed(w, err)
 		return
 	}
-	body := buf.Bytes()
 	if latin1 {
 		body = latin1ToUTF8(body)
 	}

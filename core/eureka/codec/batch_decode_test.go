@@ -179,3 +179,36 @@ func FuzzDecodeReplicationListOnePass(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeReplicationList decodes a batch of 25 items (half of them registrations with a
+// full instance) and every registration's instance: twoPass as the batch endpoint did before
+// (encoding/json for the list, then DecodeInstanceBare), onePass with DecodeReplicationList.
+func BenchmarkDecodeReplicationList(b *testing.B) {
+	doc := realisticBatch(25)
+	b.Run("twoPass", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			items, err := eurekawire.DecodeReplicationList(doc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range items {
+				if items[i].Action == sdk.ActionRegister {
+					if _, err := DecodeInstanceBare(items[i].Instance); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	})
+	b.Run("onePass", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeReplicationList(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
