@@ -2,14 +2,40 @@ package codec
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
+	"github.com/heraldhq/herald/sdk/eurekawire/exactjson"
 )
+
+// decodeInstanceBareStd is DecodeInstanceBare as it was before it decoded in one pass: the
+// reference the one-pass decoders are compared with.
+func decodeInstanceBareStd(data []byte) (*registry.Instance, error) {
+	var j jsonInstance
+	if err := json.Unmarshal(exactjson.Exact(data, instanceSchema), &j); err != nil {
+		return nil, parseErr("%v", err)
+	}
+	return j.model()
+}
+
+// sameInstance checks DecodeInstanceBare against decodeInstanceBareStd.
+func sameInstance(t *testing.T, data []byte) {
+	t.Helper()
+	want, wantErr := decodeInstanceBareStd(data)
+	got, err := DecodeInstanceBare(data)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("instance %q: one-pass error %v, encoding/json error %v", data, err, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("instance %q:\n got %+v\nwant %+v", data, got, want)
+	}
+}
 
 // sameAsTwoPasses checks DecodeReplicationList against the two-pass path it replaces:
 // eurekawire.DecodeReplicationList (encoding/json), then DecodeInstanceBare on each item's
@@ -39,7 +65,7 @@ func sameAsTwoPasses(t *testing.T, data []byte) bool {
 			}
 			continue
 		}
-		inst, ierr := DecodeInstanceBare(want[i].Instance)
+		inst, ierr := decodeInstanceBareStd(want[i].Instance)
 		if (ierr == nil) != (d.Err == nil) {
 			t.Fatalf("document %q item %d: one-pass instance error %v, two-pass %v", data, i, d.Err, ierr)
 		}
@@ -180,9 +206,40 @@ func FuzzDecodeReplicationListOnePass(f *testing.F) {
 	})
 }
 
+// Every instanceInfo of the corpus, alone, decodes with DecodeInstanceBare as with encoding/json.
+func TestDecodeInstanceBareMatchesEncodingJSON(t *testing.T) {
+	docs := []string{golden171[len(`{"instance":`) : len(golden171)-1], ``, `null`, `{}`, `{"app":"a"} x`, ` {"app":"a"} `, `[{"app":"a"}]`}
+	for _, doc := range batchCorpus {
+		items, err := eurekawire.DecodeReplicationList([]byte(doc))
+		if err != nil {
+			continue
+		}
+		for _, it := range items {
+			if len(it.Instance) > 0 {
+				docs = append(docs, string(it.Instance))
+			}
+		}
+	}
+	for _, doc := range docs {
+		sameInstance(t, []byte(doc))
+	}
+}
+
+func FuzzDecodeInstanceBareOnePass(f *testing.F) {
+	f.Add([]byte(golden171[len(`{"instance":`) : len(golden171)-1]))
+	f.Add([]byte(`{"app":"a","port":{"$":1,"@ENABLED":"false"},"metadata":{"a":{},"a":"x"},"leaseInfo":{"renewalTimestamp":5}}`))
+	f.Add([]byte(`{"app":"a","dataCenterInfo":{"name":"A"},"dataCenterInfo":{"@class":"c"},"statusVersion":"5","HOSTNAME":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		sameInstance(t, data)
+	})
+}
+
 // BenchmarkDecodeReplicationList decodes a batch of 25 items (half of them registrations with a
 // full instance) and every registration's instance: twoPass as the batch endpoint did before
-// (encoding/json for the list, then DecodeInstanceBare), onePass with DecodeReplicationList.
+// (encoding/json for the list, then again for each instance), onePass with DecodeReplicationList.
 func BenchmarkDecodeReplicationList(b *testing.B) {
 	doc := realisticBatch(25)
 	b.Run("twoPass", func(b *testing.B) {
@@ -195,7 +252,7 @@ func BenchmarkDecodeReplicationList(b *testing.B) {
 			}
 			for i := range items {
 				if items[i].Action == sdk.ActionRegister {
-					if _, err := DecodeInstanceBare(items[i].Instance); err != nil {
+					if _, err := decodeInstanceBareStd(items[i].Instance); err != nil {
 						b.Fatal(err)
 					}
 				}
