@@ -2,8 +2,10 @@ package eureka
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/sdk"
@@ -31,21 +33,23 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not pooled: decoded items keep slices of the body (instanceInfo as raw JSON), and a
 	// receiver may hold on to them.
-	var buf bytes.Buffer
-	if err := h.readBody(r, &buf); err != nil {
+	body, err := h.readBody(r, new(bytes.Buffer))
+	if err != nil {
 		h.bodyFailed(w, err)
 		return
 	}
-	body := buf.Bytes()
 	if latin1 {
 		body = latin1ToUTF8(body)
 	}
-	items, err := eurekawire.DecodeReplicationList(body)
+	// One pass: the items, and each instanceInfo decoded on the way for the receiver (see
+	// TakeDecodedInstance), rather than encoding/json for the list and again for each instance.
+	batch, err := codec.DecodeReplicationList(body)
 	if err != nil {
 		parseError(w, codec.JSON)
 		return
 	}
-	results, err := h.applyBatch(r, items)
+	items := batch.Items
+	results, err := h.applyBatch(r.WithContext(withDecodedInstances(r.Context(), batch)), items)
 	if err != nil {
 		// Nothing is lost: the sender treats 503 as congestion and sends the batch again.
 		h.log.Warn("inbound batch refused for now", "items", len(items), "error", err)
@@ -111,4 +115,58 @@ func (h *Handler) applyBatch(r *http.Request, items []sdk.Item) ([]sdk.ItemResul
 		j++
 	}
 	return out, nil
+}
+
+// decodedInstances are the instances the batch endpoint decoded from the items' instanceInfo,
+// keyed by the first byte of each Item.Instance: the items reach the receiver through the action
+// chain as copies, whose Instance still shares the decoded body.
+type decodedInstances struct {
+	mu sync.Mutex
+	m  map[*byte]decodedEntry
+}
+
+type decodedEntry struct {
+	n int // len(Item.Instance)
+	d codec.DecodedInstance
+}
+
+type decodedKey struct{}
+
+func withDecodedInstances(ctx context.Context, b *codec.Batch) context.Context {
+	var m map[*byte]decodedEntry
+	for i := range b.Items {
+		if raw := b.Items[i].Instance; len(raw) > 0 {
+			if m == nil {
+				m = make(map[*byte]decodedEntry, len(b.Items)-i)
+			}
+			m[&raw[0]] = decodedEntry{n: len(raw), d: b.Decoded[i]}
+		}
+	}
+	if m == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, decodedKey{}, &decodedInstances{m: m})
+}
+
+// TakeDecodedInstance returns the instance the batch endpoint already decoded from raw, an item's
+// instanceInfo, as codec.DecodeInstanceBare would decode it (with its error). ok is false when raw
+// is not the very bytes the endpoint decoded (an item that came another way, or that an action
+// handler replaced): decode it then. Each instance is handed out once, so that no two callers
+// share one.
+func TakeDecodedInstance(ctx context.Context, raw []byte) (codec.DecodedInstance, bool) {
+	if len(raw) == 0 {
+		return codec.DecodedInstance{}, false
+	}
+	d, _ := ctx.Value(decodedKey{}).(*decodedInstances)
+	if d == nil {
+		return codec.DecodedInstance{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, found := d.m[&raw[0]]
+	if !found || e.n != len(raw) {
+		return codec.DecodedInstance{}, false
+	}
+	delete(d.m, &raw[0])
+	return e.d, true
 }

@@ -191,16 +191,37 @@ func (h *Handler) tooLarge() error {
 	return &bodyError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", h.maxBody)}
 }
 
-// readBody reads the request body into buf, inflating Content-Encoding: gzip. The limit applies
-// to the bytes on the wire and to the inflated bytes, so a small gzip bomb is refused too.
-func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) error {
+// bufferedBody is a request body already read whole, as peer authentication reads a signed one
+// to check its digest (peerauth.BufferedBody): the handler uses those bytes rather than read and
+// copy them again.
+type bufferedBody interface {
+	Bytes() []byte
+}
+
+// readBody reads the request body, inflating Content-Encoding: gzip, and returns it: in buf, or
+// the bytes of a body already read whole. The limit applies to the bytes on the wire and to the
+// inflated bytes, so a small gzip bomb is refused too. A Content-Length within the limit sizes
+// buf up front; one beyond it is refused before anything is read.
+func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	if r.ContentLength > h.maxBody {
-		return h.tooLarge()
+		return nil, h.tooLarge()
+	}
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	if bb, ok := r.Body.(bufferedBody); ok && (enc == "" || enc == "identity") {
+		b := bb.Bytes()
+		if int64(len(b)) > h.maxBody {
+			return nil, h.tooLarge()
+		}
+		return b, nil
 	}
 	wire := &limitedReader{r: r.Body, n: h.maxBody}
 	var src io.Reader = wire
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc {
 	case "", "identity":
+		if r.ContentLength > 0 {
+			// ReadFrom asks for MinRead bytes of room before the read that sees the end.
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
 	case "gzip", "x-gzip":
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		var err error
@@ -211,30 +232,30 @@ func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) error {
 		}
 		if err != nil {
 			if wire.exceeded {
-				return h.tooLarge()
+				return nil, h.tooLarge()
 			}
-			return &bodyError{http.StatusBadRequest, "cannot inflate gzip request body"}
+			return nil, &bodyError{http.StatusBadRequest, "cannot inflate gzip request body"}
 		}
 		defer gzipReaders.Put(zr)
 		src = &limitedReader{r: zr, n: h.maxBody}
 	default:
-		return &bodyError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q", enc)}
+		return nil, &bodyError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q", enc)}
 	}
 	_, err := buf.ReadFrom(src)
 	if lr, ok := src.(*limitedReader); (ok && lr.exceeded) || wire.exceeded || errors.Is(err, errTooLarge) {
-		return h.tooLarge()
+		return nil, h.tooLarge()
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return h.tooLarge()
+			return nil, h.tooLarge()
 		}
 		if src != io.Reader(wire) {
-			return &bodyError{http.StatusBadRequest, "cannot inflate gzip request body"}
+			return nil, &bodyError{http.StatusBadRequest, "cannot inflate gzip request body"}
 		}
-		return &bodyError{http.StatusBadRequest, "cannot read request body"}
+		return nil, &bodyError{http.StatusBadRequest, "cannot read request body"}
 	}
-	return nil
+	return buf.Bytes(), nil
 }
 
 // latin1ToUTF8 transcodes an ISO-8859-1 body, which the codecs (UTF-8 only) would otherwise

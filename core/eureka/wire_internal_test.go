@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
+	"github.com/heraldhq/herald/sdk/peerauth"
 )
 
 func TestSplitPath(t *testing.T) {
@@ -128,10 +130,10 @@ func TestReadBody(t *testing.T) {
 				r.Header.Set("Content-Encoding", tc.enc)
 			}
 			var buf bytes.Buffer
-			err := h.readBody(r, &buf)
+			got, err := h.readBody(r, &buf)
 			if tc.code == 0 {
-				if err != nil || !bytes.Equal(buf.Bytes(), tc.want) {
-					t.Fatalf("readBody = %q, %v; want %q", buf.Bytes(), err, tc.want)
+				if err != nil || !bytes.Equal(got, tc.want) {
+					t.Fatalf("readBody = %q, %v; want %q", got, err, tc.want)
 				}
 				return
 			}
@@ -140,6 +142,75 @@ func TestReadBody(t *testing.T) {
 				t.Fatalf("readBody error = %v, want status %d", err, tc.code)
 			}
 		})
+	}
+}
+
+// A body that peer authentication already read whole (a signed request) is used as it is, not
+// read and copied again; the handler's limit still holds, and a gzip body is still inflated.
+func TestReadBodyBuffered(t *testing.T) {
+	h := &Handler{maxBody: 64}
+	secret := strings.Repeat("s", 32)
+	signer, err := peerauth.NewSigner("node-2", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := peerauth.NewVerifier([]string{secret}, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type read struct {
+		body   string
+		shared bool
+		code   int
+	}
+	reads := make(chan read, 1)
+	auth := &peerauth.Authenticator{Verifier: verifier, MaxBody: 1 << 20}
+	srv := httptest.NewServer(auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rd read
+		var before []byte
+		if bb, ok := r.Body.(*peerauth.BufferedBody); ok {
+			before = bb.Bytes()
+		}
+		got, err := h.readBody(r, new(bytes.Buffer))
+		if err != nil {
+			rd.code = err.(*bodyError).code
+		} else {
+			rd.body = string(got)
+			rd.shared = len(got) > 0 && len(before) > 0 && &got[0] == &before[0]
+		}
+		reads <- rd
+	})))
+	defer srv.Close()
+	client := &http.Client{Transport: &peerauth.SigningTransport{Signer: signer}}
+	send := func(body []byte, enc string) read {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/eureka/peerreplication/batch", bytes.NewReader(body))
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("signed request answered %d: %s", resp.StatusCode, msg)
+		}
+		return <-reads
+	}
+	if rd := send([]byte("peer-body"), ""); rd.body != "peer-body" || !rd.shared {
+		t.Fatalf("signed body read as %+v; want its buffered bytes themselves", rd)
+	}
+	if rd := send(bytes.Repeat([]byte("x"), 65), ""); rd.code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("signed body over the handler's limit read as %+v; want 413", rd)
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	_, _ = zw.Write([]byte("inflated"))
+	_ = zw.Close()
+	if rd := send(zb.Bytes(), "gzip"); rd.body != "inflated" || rd.shared {
+		t.Fatalf("signed gzip body read as %+v", rd)
 	}
 }
 

@@ -68,11 +68,11 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request, app string) {
 	}
 	buf := getBuf()
 	defer putBuf(buf)
-	if err := h.readBody(r, buf); err != nil {
+	body, err := h.readBody(r, buf)
+	if err != nil {
 		h.bodyFailed(w, err)
 		return
 	}
-	body := buf.Bytes()
 	if latin1 {
 		body = latin1ToUTF8(body)
 	}

@@ -124,7 +124,8 @@ func (a *Authenticator) readBody(r *http.Request) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf.Grow(int(r.ContentLength))
+		// ReadFrom asks for MinRead bytes of room before the read that sees the end.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
 	if err != nil {
@@ -133,9 +134,34 @@ func (a *Authenticator) readBody(r *http.Request) ([]byte, error) {
 	if n > limit {
 		return nil, ErrBodyTooLarge
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	r.Body = &BufferedBody{b: buf.Bytes()}
 	return buf.Bytes(), nil
 }
+
+// BufferedBody is the body of a signed request, which Authenticate reads whole to check its
+// digest and puts back as this. A handler that wants the whole body can take it from Bytes
+// rather than read it, and copy it, a second time.
+type BufferedBody struct {
+	b   []byte
+	off int
+}
+
+// Read reads the body as any request body.
+func (b *BufferedBody) Read(p []byte) (int, error) {
+	if b.off >= len(b.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.b[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// Close does nothing: the body is in memory.
+func (b *BufferedBody) Close() error { return nil }
+
+// Bytes returns the part of the body not read yet, without copying it and without consuming it.
+// The bytes must not be modified.
+func (b *BufferedBody) Bytes() []byte { return b.b[b.off:] }
 
 // Middleware authenticates every request: a peer's request reaches next with the peer in its
 // context (see PeerFrom); a client's reaches next unmarked; a failed attempt is refused with 401

@@ -149,9 +149,16 @@ func TestMiddleware(t *testing.T) {
 	s, _ := NewSigner("node-2", secretA)
 	v, _ := NewVerifier([]string{secretA}, time.Minute, nil)
 	a := &Authenticator{Verifier: v, MaxBody: 64}
-	var got []string
+	var got, buffered []string
 	srv := httptest.NewServer(a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A signed body was read whole once; the handler can take those bytes without reading.
+		if bb, ok := r.Body.(*BufferedBody); ok {
+			buffered = append(buffered, string(bb.Bytes()))
+		}
 		b, _ := io.ReadAll(r.Body)
+		if bb, ok := r.Body.(*BufferedBody); ok && len(bb.Bytes()) != 0 {
+			t.Errorf("Bytes after the body was read: %q", bb.Bytes())
+		}
 		id, ok := PeerFrom(r.Context())
 		if ok {
 			got = append(got, id.Name+":"+string(b))
@@ -185,6 +192,9 @@ func TestMiddleware(t *testing.T) {
 	}
 	if want := []string{"node-2:peer-body", "client:client-body"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("served %q, want %q", got, want)
+	}
+	if len(buffered) != 1 || buffered[0] != "peer-body" {
+		t.Fatalf("buffered bodies %q, want the signed one", buffered)
 	}
 }
 

@@ -229,16 +229,23 @@ func DecodeInstance(data []byte, f Format) (*registry.Instance, error) {
 	return w.Instance.model()
 }
 
-// DecodeInstanceBare parses a bare JSON InstanceInfo object.
+// DecodeInstanceBare parses a bare JSON InstanceInfo object (an instanceInfo of a replicated
+// item, a peer's copy in a 409 answer) in one pass. It accepts and refuses what encoding/json with
+// field names matched exactly (as Jackson matches them) does.
 func DecodeInstanceBare(data []byte) (*registry.Instance, error) {
 	if len(data) > maxDocument {
 		return nil, parseErr("document too large")
 	}
-	var j jsonInstance
-	if err := json.Unmarshal(exactjson.Exact(data, instanceSchema), &j); err != nil {
-		return nil, parseErr("%v", err)
+	s := scanner{data: data}
+	inst, err := s.instance()
+	s.ws()
+	if s.err == nil && s.i < len(data) {
+		s.fail("data after the document")
 	}
-	return j.model()
+	if s.err != nil {
+		return nil, s.err
+	}
+	return inst, err
 }
 
 // ParseStatus maps a status as Eureka's parser does: unknown names become UNKNOWN.

@@ -164,7 +164,11 @@ func (r *Receiver) register(ctx context.Context, it *sdk.Item) (sdk.ItemResult, 
 		r.log.Warn("replicated registration refused", "app", it.App, "id", it.ID, "reason", "instanceInfo is not valid UTF-8")
 		return sdk.ItemResult{StatusCode: http.StatusBadRequest}, nil
 	}
-	inst, err := codec.DecodeInstanceBare(it.Instance)
+	d, decoded := eureka.TakeDecodedInstance(ctx, it.Instance)
+	if !decoded {
+		d.Instance, d.Err = codec.DecodeInstanceBare(it.Instance)
+	}
+	inst, err := d.Instance, d.Err
 	if err != nil {
 		return sdk.ItemResult{}, fmt.Errorf("register %s/%s: %w", it.App, it.ID, err)
 	}
