@@ -202,6 +202,10 @@ type bufferedBody interface {
 // the bytes of a body already read whole. The limit applies to the bytes on the wire and to the
 // inflated bytes, so a small gzip bomb is refused too. A Content-Length within the limit sizes
 // buf up front; one beyond it is refused before anything is read.
+// maxPresize bounds the buffer a request body gets before any of it is read: most bodies (a
+// registration, a batch of a few dozen items) fit at once, larger ones grow as they arrive.
+const maxPresize = 256 << 10
+
 func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	if r.ContentLength > h.maxBody {
 		return nil, h.tooLarge()
@@ -219,8 +223,10 @@ func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	switch enc {
 	case "", "identity":
 		if r.ContentLength > 0 {
-			// ReadFrom asks for MinRead bytes of room before the read that sees the end.
-			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+			// ReadFrom asks for MinRead bytes of room before the read that sees the end. The
+			// room given up front is capped: a client that declares a large body and sends it
+			// slowly holds only what it has sent beyond that.
+			buf.Grow(int(min(r.ContentLength, maxPresize)) + bytes.MinRead)
 		}
 	case "gzip", "x-gzip":
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
