@@ -278,6 +278,20 @@ func (s *scanner) instance() (*registry.Instance, error) {
 		return nil, parseErr("instanceInfo is not an object")
 	}
 	var j jsonInstance
+	bad := s.instanceInto(&j)
+	if s.err != nil {
+		return nil, s.err
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	return j.model()
+}
+
+// instanceInto decodes the object at s.i (a '{') into j, member by member as encoding/json
+// decodes into a jsonInstance: the fields already set stay unless a member sets them again. After
+// the first member it refuses, it only reads the rest through; that refusal is returned.
+func (s *scanner) instanceInto(j *jsonInstance) error {
 	var bad error
 	s.open()
 	for n := 0; ; n++ {
@@ -289,15 +303,9 @@ func (s *scanner) instance() (*registry.Instance, error) {
 			s.skip()
 			continue
 		}
-		bad = s.instanceField(&j, name(tok))
+		bad = s.instanceField(j, name(tok))
 	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	if bad != nil {
-		return nil, bad
-	}
-	return j.model()
+	return bad
 }
 
 // instanceField decodes one member of an instance into j, as encoding/json does into jsonInstance.

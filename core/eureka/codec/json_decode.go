@@ -184,7 +184,6 @@ type jsonInstance struct {
 // {"HOSTNAME":...} for hostName; exactjson hides such members, which Eureka ignores as unknown.
 var (
 	instanceSchema     = instanceFields()
-	instanceDocSchema  = exactjson.Schema{"instance": instanceSchema}
 	applicationsSchema = exactjson.Schema{"applications": exactjson.Schema{
 		"versions__delta": nil, "apps__hashcode": nil,
 		"application": exactjson.Schema{"name": nil, "instance": instanceSchema},
@@ -217,16 +216,71 @@ func DecodeInstance(data []byte, f Format) (*registry.Instance, error) {
 	if f == XML {
 		return decodeInstanceXML(data)
 	}
-	var w struct {
-		Instance *jsonInstance `json:"instance"`
-	}
-	if err := json.Unmarshal(exactjson.Exact(data, instanceDocSchema), &w); err != nil {
-		return nil, parseErr("%v", err)
-	}
-	if w.Instance == nil {
+	return decodeInstanceJSON(data)
+}
+
+// decodeInstanceJSON decodes {"instance":{...}} in one pass. It accepts and refuses what
+// encoding/json does decoding into struct{ Instance *jsonInstance `json:"instance"` } with the
+// field names matched exactly (as Jackson matches them, exactjson.Exact), and yields the same
+// instance: a repeated "instance" merges into the instance of the one before (encoding/json decodes
+// into the struct its pointer already holds), "instance":null drops what came before it, members
+// with other names are ignored, the nesting limit counts from the top of the document.
+func decodeInstanceJSON(data []byte) (*registry.Instance, error) {
+	s := scanner{data: data}
+	if s.peek() != '{' {
+		// null leaves the wrapper empty; a string, number, boolean or list does not fit it.
+		s.skip()
+		if s.err == nil {
+			s.ws()
+			if s.i < len(data) {
+				s.fail("data after the document")
+			}
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
 		return nil, parseErr(`missing the "instance" wrapper`)
 	}
-	return w.Instance.model()
+	var j *jsonInstance
+	var bad error
+	s.open()
+	for n := 0; ; n++ {
+		tok, more := s.next(n == 0, '}')
+		if !more {
+			break
+		}
+		if bad != nil || string(name(tok)) != "instance" {
+			s.skip()
+			continue
+		}
+		switch s.peek() {
+		case 'n':
+			s.skip()
+			j = nil
+		case '{':
+			if j == nil {
+				j = &jsonInstance{}
+			}
+			bad = s.instanceInto(j)
+		default:
+			s.skip()
+			bad = parseErr(`"instance" is not an object`)
+		}
+	}
+	s.ws()
+	if s.err == nil && s.i < len(data) {
+		s.fail("data after the document")
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	if j == nil {
+		return nil, parseErr(`missing the "instance" wrapper`)
+	}
+	return j.model()
 }
 
 // DecodeInstanceBare parses a bare JSON InstanceInfo object (an instanceInfo of a replicated
