@@ -292,20 +292,41 @@ func (s *scanner) instance() (*registry.Instance, error) {
 // decodes into a jsonInstance: the fields already set stay unless a member sets them again. After
 // the first member it refuses, it only reads the rest through; that refusal is returned.
 func (s *scanner) instanceInto(j *jsonInstance) error {
+	return s.members(func(f []byte) error { return s.instanceField(j, f) })
+}
+
+// members walks the members of the object at s.i (a '{'), calling field with each member's name
+// to read its value. Once field refuses one, the rest are only read through; that refusal is
+// returned.
+func (s *scanner) members(field func(name []byte) error) error {
 	var bad error
 	s.open()
 	for n := 0; ; n++ {
 		tok, more := s.next(n == 0, '}')
 		if !more {
-			break
+			return bad
 		}
 		if bad != nil {
 			s.skip()
 			continue
 		}
-		bad = s.instanceField(j, name(tok))
+		bad = field(name(tok))
 	}
-	return bad
+}
+
+// objectOrNull reads a null through (false), or reports an object at s.i (true); any other value
+// is read through and refused as what.
+func (s *scanner) objectOrNull(what string) (bool, error) {
+	switch s.peek() {
+	case 'n':
+		s.skip()
+		return false, nil
+	case '{':
+		return true, nil
+	default:
+		s.skip()
+		return false, parseErr(what + " is not an object")
+	}
 }
 
 // instanceField decodes one member of an instance into j, as encoding/json does into jsonInstance.
@@ -444,24 +465,16 @@ func (s *scanner) port(pp **jsonPort) error {
 	}
 	var num flexInt
 	var enabled flexBool
-	var bad error
-	s.open()
-	for n := 0; ; n++ {
-		tok, more := s.next(n == 0, '}')
-		if !more {
-			break
+	bad := s.members(func(f []byte) error {
+		switch string(f) {
+		case "$":
+			return s.flexInt(&num)
+		case "@enabled":
+			return s.flexBool(&enabled)
 		}
-		switch f := name(tok); {
-		case bad != nil:
-			s.skip()
-		case string(f) == "$":
-			bad = s.flexInt(&num)
-		case string(f) == "@enabled":
-			bad = s.flexBool(&enabled)
-		default:
-			s.skip()
-		}
-	}
+		s.skip()
+		return nil
+	})
 	if bad != nil || s.err != nil {
 		return bad
 	}
@@ -473,89 +486,61 @@ func (s *scanner) port(pp **jsonPort) error {
 }
 
 func (s *scanner) dataCenterInfo(pp **jsonDCI) error {
-	switch s.peek() {
-	case 'n':
-		s.skip()
-		*pp = nil
-		return nil
-	case '{':
-	default:
-		s.skip()
-		return parseErr("dataCenterInfo is not an object")
+	if obj, err := s.objectOrNull("dataCenterInfo"); !obj {
+		if err == nil {
+			*pp = nil
+		}
+		return err
 	}
 	if *pp == nil {
 		*pp = &jsonDCI{}
 	}
 	d := *pp
-	var bad error
-	s.open()
-	for n := 0; ; n++ {
-		tok, more := s.next(n == 0, '}')
-		if !more {
-			break
+	return s.members(func(f []byte) error {
+		switch string(f) {
+		case "@class":
+			return s.stringField(&d.Class)
+		case "name":
+			return s.stringPtr(&d.Name)
+		case "metadata":
+			return s.flexMap(&d.Metadata)
 		}
-		switch f := name(tok); {
-		case bad != nil:
-			s.skip()
-		case string(f) == "@class":
-			bad = s.stringField(&d.Class)
-		case string(f) == "name":
-			bad = s.stringPtr(&d.Name)
-		case string(f) == "metadata":
-			bad = s.flexMap(&d.Metadata)
-		default:
-			s.skip()
-		}
-	}
-	return bad
+		s.skip()
+		return nil
+	})
 }
 
 func (s *scanner) leaseInfo(pp **jsonLease) error {
-	switch s.peek() {
-	case 'n':
-		s.skip()
-		*pp = nil
-		return nil
-	case '{':
-	default:
-		s.skip()
-		return parseErr("leaseInfo is not an object")
+	if obj, err := s.objectOrNull("leaseInfo"); !obj {
+		if err == nil {
+			*pp = nil
+		}
+		return err
 	}
 	if *pp == nil {
 		*pp = &jsonLease{}
 	}
 	l := *pp
-	var bad error
-	s.open()
-	for n := 0; ; n++ {
-		tok, more := s.next(n == 0, '}')
-		if !more {
-			break
-		}
-		if bad != nil {
-			s.skip()
-			continue
-		}
-		switch string(name(tok)) {
+	return s.members(func(f []byte) error {
+		switch string(f) {
 		case "renewalIntervalInSecs":
-			bad = s.flexInt(&l.RenewalInterval)
+			return s.flexInt(&l.RenewalInterval)
 		case "durationInSecs":
-			bad = s.flexInt(&l.Duration)
+			return s.flexInt(&l.Duration)
 		case "registrationTimestamp":
-			bad = s.flexInt(&l.Registration)
+			return s.flexInt(&l.Registration)
 		case "lastRenewalTimestamp":
-			bad = s.flexInt(&l.LastRenewal)
+			return s.flexInt(&l.LastRenewal)
 		case "renewalTimestamp":
-			bad = s.flexInt(&l.RenewalLegacy)
+			return s.flexInt(&l.RenewalLegacy)
 		case "evictionTimestamp":
-			bad = s.flexInt(&l.Eviction)
+			return s.flexInt(&l.Eviction)
 		case "serviceUpTimestamp":
-			bad = s.flexInt(&l.ServiceUp)
-		default:
-			s.skip()
+			return s.flexInt(&l.ServiceUp)
 		}
-	}
-	return bad
+		s.skip()
+		return nil
+	})
 }
 
 // flexMap decodes metadata as flexMap.UnmarshalJSON does: the last value of a key counts, a
