@@ -194,14 +194,19 @@ func FuzzDecodeReplicationListOnePass(f *testing.F) {
 		f.Add([]byte(doc))
 	}
 	f.Add(realisticBatch(3))
+	fuzzAlike(f, func(t *testing.T, data []byte) { sameAsTwoPasses(t, data) })
+}
+
+// fuzzAlike runs same, a comparison of the one-pass decoder with encoding/json, on each input up
+// to 64 KiB and on its prefix up to the last comma: a truncated body is refused alike too.
+func fuzzAlike(f *testing.F, same func(t *testing.T, data []byte)) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
 		}
-		sameAsTwoPasses(t, data)
-		// A prefix of a document is refused alike too (truncated bodies).
+		same(t, data)
 		if i := bytes.LastIndexByte(data, ','); i > 0 {
-			sameAsTwoPasses(t, data[:i])
+			same(t, data[:i])
 		}
 	})
 }
@@ -229,12 +234,7 @@ func FuzzDecodeInstanceBareOnePass(f *testing.F) {
 	f.Add([]byte(golden171[len(`{"instance":`) : len(golden171)-1]))
 	f.Add([]byte(`{"app":"a","port":{"$":1,"@ENABLED":"false"},"metadata":{"a":{},"a":"x"},"leaseInfo":{"renewalTimestamp":5}}`))
 	f.Add([]byte(`{"app":"a","dataCenterInfo":{"name":"A"},"dataCenterInfo":{"@class":"c"},"statusVersion":"5","HOSTNAME":"x"}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 1<<16 {
-			return
-		}
-		sameInstance(t, data)
-	})
+	fuzzAlike(f, sameInstance)
 }
 
 // BenchmarkDecodeReplicationList decodes a batch of 25 items (half of them registrations with a
