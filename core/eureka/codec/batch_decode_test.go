@@ -214,6 +214,16 @@ func fuzzAlike(f *testing.F, same func(t *testing.T, data []byte)) {
 // Every instanceInfo of the corpus, alone, decodes with DecodeInstanceBare as with encoding/json.
 func TestDecodeInstanceBareMatchesEncodingJSON(t *testing.T) {
 	docs := []string{golden171[len(`{"instance":`) : len(golden171)-1], ``, `null`, `{}`, `{"app":"a"} x`, ` {"app":"a"} `, `[{"app":"a"}]`}
+	docs = append(docs, corpusInstances()...)
+	for _, doc := range docs {
+		sameInstance(t, []byte(doc))
+	}
+}
+
+// corpusInstances returns the instanceInfo of every item of the batch corpus that encoding/json
+// reads.
+func corpusInstances() []string {
+	var out []string
 	for _, doc := range batchCorpus {
 		items, err := eurekawire.DecodeReplicationList([]byte(doc))
 		if err != nil {
@@ -221,13 +231,11 @@ func TestDecodeInstanceBareMatchesEncodingJSON(t *testing.T) {
 		}
 		for _, it := range items {
 			if len(it.Instance) > 0 {
-				docs = append(docs, string(it.Instance))
+				out = append(out, string(it.Instance))
 			}
 		}
 	}
-	for _, doc := range docs {
-		sameInstance(t, []byte(doc))
-	}
+	return out
 }
 
 func FuzzDecodeInstanceBareOnePass(f *testing.F) {

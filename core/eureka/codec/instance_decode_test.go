@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/core/registry"
-	"github.com/heraldhq/herald/sdk/eurekawire"
 	"github.com/heraldhq/herald/sdk/eurekawire/exactjson"
 )
 
@@ -86,16 +85,8 @@ func TestDecodeInstanceMatchesEncodingJSON(t *testing.T) {
 	docs := append([]string{}, wrapperCorpus...)
 	docs = append(docs, seeds()...)
 	// Every instance of the replication corpus, and the bare corpus, in the wrapper.
-	for _, doc := range batchCorpus {
-		items, err := eurekawire.DecodeReplicationList([]byte(doc))
-		if err != nil {
-			continue
-		}
-		for _, it := range items {
-			if len(it.Instance) > 0 {
-				docs = append(docs, `{"instance":`+string(it.Instance)+`}`)
-			}
-		}
+	for _, inst := range corpusInstances() {
+		docs = append(docs, `{"instance":`+inst+`}`)
 	}
 	for _, s := range seeds() {
 		// Each seed with a member repeated from another client's body, and truncated.
