@@ -152,8 +152,8 @@ func TestBenchSmoke(t *testing.T) {
 // TestBenchHeapProfile explains a node's memory per instance: it fills an in-process node with
 // `herald bench -scenario memory` and writes the heap profile after a GC, e.g.
 //
-//	HERALD_BENCH_HEAP_PROFILE=/tmp/heap.pb.gz HERALD_BENCH_INSTANCES=100000 go test -run BenchHeapProfile -v ./cmd/herald/
-//	go tool pprof -sample_index=inuse_space -top /tmp/heap.pb.gz
+//	HERALD_BENCH_HEAP_PROFILE="$PWD"/heap.pb.gz HERALD_BENCH_INSTANCES=100000 go test -run BenchHeapProfile -v ./cmd/herald/
+//	go tool pprof -sample_index=inuse_space -top "$PWD"/heap.pb.gz
 //
 // The run leaves its instances registered (-keep), so the profile shows what they hold. The load
 // generator shares the process, but holds nothing once the run is over. A running node serves the
