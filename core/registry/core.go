@@ -710,38 +710,18 @@ func (r *Registry) removeLocked(l *lease, now int64) *Instance {
 // override and its removal, accepted by two nodes and replicated through different paths, could
 // be applied in either order, and both carry the same lastDirtyTimestamp.
 func (r *Registry) UpdateStatus(ctx context.Context, app, id string, s Status, lastDirty, version int64, origin Origin) bool {
-	now := r.nowMs()
-	r.mu.Lock()
-	l := r.lookup(app, id)
-	if l == nil {
-		r.mu.Unlock()
-		return false
-	}
-	r.touch(l, now)
-	if r.staleStatusChange(l, version) {
-		r.mu.Unlock()
-		r.logger.Debug("replicated status update older than the instance's last status change; ignored",
-			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
-		return true
-	}
-	lastDirty = r.peerLastDirty(l, lastDirty, version, origin)
-	version = r.nextStatusVersion(l, version, now)
-	var changes []Change
-	if l.inst.Status != s {
-		if s == StatusUp && l.serviceUp == 0 {
-			l.serviceUp = now
-		}
-		r.setOverride(id, s, now)
-		changes = append(changes, r.setStatusLocked(l, s, s, lastDirty, version, now))
-	} else {
-		r.setVersionLocked(l, version)
-	}
-	stored := l.inst
-	r.mu.Unlock()
-	r.notify(ctx, &Write{Action: ActionStatusUpdate, App: l.app, ID: id, Instance: stored,
-		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: stored.OverriddenStatus,
-		StatusVersion: version, Origin: origin}, changes...)
-	return true
+	return r.changeStatus(ctx, ActionStatusUpdate, app, id, s, lastDirty, version, origin,
+		func(l *lease, lastDirty, version, now int64) []Change {
+			if l.inst.Status == s {
+				r.setVersionLocked(l, version)
+				return nil
+			}
+			if s == StatusUp && l.serviceUp == 0 {
+				l.serviceUp = now
+			}
+			r.setOverride(id, s, now)
+			return []Change{r.setStatusLocked(l, s, s, lastDirty, version, now)}
+		})
 }
 
 // DeleteStatusOverride removes a status override and sets the status to s. False when the instance
@@ -750,6 +730,30 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 	if s == "" {
 		s = StatusUnknown
 	}
+	return r.changeStatus(ctx, ActionDeleteStatusOverride, app, id, s, lastDirty, version, origin,
+		func(l *lease, lastDirty, version, now int64) []Change {
+			// Eureka acts only when its override map held one; the instance's own field counts
+			// too, so a removal never leaves a copy that shows an override under its version.
+			removed := r.removeOverride(id)
+			if !removed && l.inst.OverriddenStatus == StatusUnknown {
+				r.setVersionLocked(l, version)
+				return nil
+			}
+			if !removed {
+				r.logger.Debug("override removal: the instance showed an override the override map lacked",
+					"app", l.app, "id", id, "override", l.inst.OverriddenStatus)
+			}
+			return []Change{r.setStatusLocked(l, s, StatusUnknown, lastDirty, version, now)}
+		})
+}
+
+// changeStatus is what a status update and an override removal share: the lookup (false when
+// the instance is not registered), the lease's touch, the order of status changes (a replicated
+// change older than the instance's last one is ignored and reported applied), the
+// lastDirtyTimestamp it may give, its version, and the write to the listeners. apply makes the
+// change under r.mu with the lastDirtyTimestamp and version to use.
+func (r *Registry) changeStatus(ctx context.Context, action Action, app, id string, s Status, lastDirty, version int64,
+	origin Origin, apply func(l *lease, lastDirty, version, now int64) []Change) bool {
 	now := r.nowMs()
 	r.mu.Lock()
 	l := r.lookup(app, id)
@@ -760,28 +764,17 @@ func (r *Registry) DeleteStatusOverride(ctx context.Context, app, id string, s S
 	r.touch(l, now)
 	if r.staleStatusChange(l, version) {
 		r.mu.Unlock()
-		r.logger.Debug("replicated override removal older than the instance's last status change; ignored",
-			"app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
+		r.logger.Debug("replicated status change older than the instance's last one; ignored",
+			"action", action, "app", l.app, "id", id, "version", version, "current", l.inst.StatusVersion)
 		return true
 	}
 	lastDirty = r.peerLastDirty(l, lastDirty, version, origin)
 	version = r.nextStatusVersion(l, version, now)
-	var changes []Change
-	// Eureka acts only when its override map held one; the instance's own field counts too, so a
-	// removal never leaves a copy that shows an override under the removal's version.
-	if removed := r.removeOverride(id); removed || l.inst.OverriddenStatus != StatusUnknown {
-		if !removed {
-			r.logger.Debug("override removal: the instance showed an override the override map lacked",
-				"app", l.app, "id", id, "override", l.inst.OverriddenStatus)
-		}
-		changes = append(changes, r.setStatusLocked(l, s, StatusUnknown, lastDirty, version, now))
-	} else {
-		r.setVersionLocked(l, version)
-	}
+	changes := apply(l, lastDirty, version, now)
 	stored := l.inst
 	r.mu.Unlock()
-	r.notify(ctx, &Write{Action: ActionDeleteStatusOverride, App: l.app, ID: id, Instance: stored,
-		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: StatusUnknown,
+	r.notify(ctx, &Write{Action: action, App: l.app, ID: id, Instance: stored,
+		LastDirtyTimestamp: stored.LastDirtyTimestamp, Status: s, OverriddenStatus: stored.OverriddenStatus,
 		StatusVersion: version, Origin: origin}, changes...)
 	return true
 }
