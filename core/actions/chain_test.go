@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/core/actions"
 	"github.com/heraldhq/herald/core/eureka/codec"
@@ -294,5 +295,36 @@ func TestHost(t *testing.T) {
 	}
 	if _, ok := reg.Instance("DEMO", "b"); !ok {
 		t.Error("receive did not apply the register")
+	}
+}
+
+// TestHostReceiveClockSkew: a batch from a transport plugin's receiving side (the grpc transport,
+// or any custom one) is held to the same clock skew bound per item as the batch endpoint: an item
+// stamped further ahead is answered 400 alone, and the rest of the batch is applied.
+func TestHostReceiveClockSkew(t *testing.T) {
+	reg := newRegistry(t)
+	builtin := receive.New(reg)
+	c, err := actions.New(nil, builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &actions.Host{}
+	h.Bind(actions.Target{Registry: reg, Builtin: builtin, Chain: c, MaxClockSkew: time.Minute})
+	ahead := register("ahead")
+	ahead.LastDirtyTimestamp = time.Now().Add(time.Hour).UnixMilli()
+	versioned := register("versioned")
+	versioned.StatusVersion = time.Now().Add(time.Hour).UnixMilli()
+	rs, err := h.Receive(context.Background(), sdk.Batch{Items: []sdk.Item{ahead, register("fine"), versioned}})
+	if err != nil || len(rs) != 3 || rs[0].StatusCode != http.StatusBadRequest || rs[1].StatusCode != http.StatusOK ||
+		rs[2].StatusCode != http.StatusBadRequest {
+		t.Fatalf("receive: %+v %v", rs, err)
+	}
+	if _, ok := reg.Instance("DEMO", "fine"); !ok {
+		t.Error("the item within the bound was not applied")
+	}
+	for _, id := range []string{"ahead", "versioned"} {
+		if _, ok := reg.Instance("DEMO", id); ok {
+			t.Errorf("%s, stamped an hour ahead, was applied", id)
+		}
 	}
 }

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/heraldhq/herald/core/eureka"
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/core/registry"
 	"github.com/heraldhq/herald/sdk"
@@ -19,6 +23,11 @@ type Target struct {
 	Chain    *Chain
 	// Replicate hands items to every peer's pipeline; nil on a node without peers.
 	Replicate func(ctx context.Context, items []sdk.Item) error
+	// MaxClockSkew bounds how far ahead of this node's clock an inbound item's lastDirtyTimestamp
+	// and statusVersion may be, as on the batch endpoint (eureka.ApplyWithinSkew); 0: no bound.
+	MaxClockSkew time.Duration
+	// Logger, when set, hears of the inbound items refused for it.
+	Logger hclog.Logger
 }
 
 // Host implements sdk.Host. Plugins are started, and get their Host, before the node they serve
@@ -94,11 +103,15 @@ func (h *Host) Replicate(ctx context.Context, items []sdk.Item) error {
 }
 
 // Receive implements sdk.Host: an inbound batch from a transport's receiving side goes through
-// the whole chain, as a batch over HTTP does.
+// the whole chain, as a batch over HTTP does, with the same clock skew bound per item.
 func (h *Host) Receive(ctx context.Context, b sdk.Batch) ([]sdk.ItemResult, error) {
 	t, err := h.target()
 	if err != nil {
 		return nil, err
 	}
-	return t.Chain.ApplyBatch(ctx, b.Items)
+	return eureka.ApplyWithinSkew(ctx, b.Items, t.MaxClockSkew, time.Now(), t.Chain.ApplyBatch, func(it sdk.Item, err error) {
+		if t.Logger != nil {
+			t.Logger.Warn("replicated item refused", "app", it.App, "id", it.ID, "action", it.Action, "error", err)
+		}
+	})
 }

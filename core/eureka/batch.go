@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/heraldhq/herald/core/eureka/codec"
 	"github.com/heraldhq/herald/sdk"
@@ -66,38 +67,50 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	writeEncoded(w, r, http.StatusOK, contentJSON, out)
 }
 
-// applyBatch hands the items to the receiver, except those whose lastDirtyTimestamp or
-// statusVersion (the accepting node's clock too) lies further ahead than the clock skew allows:
-// each of those is answered 400 on its own (a peer's clock gone wrong must not give a record a
-// timestamp no later real write can beat).
+// applyBatch hands the items to the receiver, within the clock skew (ApplyWithinSkew).
 func (h *Handler) applyBatch(r *http.Request, items []sdk.Item) ([]sdk.ItemResult, error) {
-	var refused map[int]string
+	return ApplyWithinSkew(r.Context(), items, h.skew, h.clock.Now(), h.batch.ApplyBatch, func(it sdk.Item, err error) {
+		h.log.Warn("replicated item refused", "app", it.App, "id", it.ID, "action", it.Action, "error", err)
+	})
+}
+
+// ApplyWithinSkew applies items with apply, except those whose lastDirtyTimestamp or
+// statusVersion (the accepting node's clock too) lies more than skew ahead of now: each of those
+// is answered 400 on its own, and refused (when not nil) is told why. A peer's clock gone wrong
+// must not give a record a timestamp no later real write can beat. Every receiving side uses it,
+// the batch endpoint and a transport plugin's (sdk.Host.Receive), so that a batch is refused
+// alike whichever way it came. skew <= 0 checks nothing.
+func ApplyWithinSkew(ctx context.Context, items []sdk.Item, skew time.Duration, now time.Time,
+	apply func(context.Context, []sdk.Item) ([]sdk.ItemResult, error), refused func(sdk.Item, error)) ([]sdk.ItemResult, error) {
+	var why map[int]string
 	for i := range items {
-		err := h.tooFarAhead(items[i].LastDirtyTimestamp)
+		err := stampAhead("lastDirtyTimestamp", items[i].LastDirtyTimestamp, skew, now)
 		if err == nil {
-			err = h.stampAhead("statusVersion", items[i].StatusVersion)
+			err = stampAhead("statusVersion", items[i].StatusVersion, skew, now)
 		}
 		if err != nil {
-			if refused == nil {
-				refused = map[int]string{}
+			if why == nil {
+				why = map[int]string{}
 			}
-			refused[i] = err.Error()
-			h.log.Warn("replicated item refused", "app", items[i].App, "id", items[i].ID, "action", items[i].Action, "error", err)
+			why[i] = err.Error()
+			if refused != nil {
+				refused(items[i], err)
+			}
 		}
 	}
-	if refused == nil {
-		return h.batch.ApplyBatch(r.Context(), items)
+	if why == nil {
+		return apply(ctx, items)
 	}
-	keep := make([]sdk.Item, 0, len(items)-len(refused))
+	keep := make([]sdk.Item, 0, len(items)-len(why))
 	for i := range items {
-		if _, bad := refused[i]; !bad {
+		if _, bad := why[i]; !bad {
 			keep = append(keep, items[i])
 		}
 	}
 	var applied []sdk.ItemResult
 	if len(keep) > 0 {
 		var err error
-		if applied, err = h.batch.ApplyBatch(r.Context(), keep); err != nil {
+		if applied, err = apply(ctx, keep); err != nil {
 			return nil, err
 		}
 		if len(applied) != len(keep) {
@@ -107,7 +120,7 @@ func (h *Handler) applyBatch(r *http.Request, items []sdk.Item) ([]sdk.ItemResul
 	out := make([]sdk.ItemResult, len(items))
 	j := 0
 	for i := range items {
-		if msg, bad := refused[i]; bad {
+		if msg, bad := why[i]; bad {
 			out[i] = sdk.ItemResult{StatusCode: http.StatusBadRequest, Entity: []byte(msg)}
 			continue
 		}

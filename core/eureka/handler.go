@@ -439,15 +439,18 @@ func (h *Handler) origin(r *http.Request) registry.Origin {
 func (h *Handler) peer(r *http.Request) bool { return h.isPeer != nil && h.isPeer(r) }
 
 // tooFarAhead returns an error when ts lies further in the future than the allowed clock skew.
-func (h *Handler) tooFarAhead(ts int64) error { return h.stampAhead("lastDirtyTimestamp", ts) }
+func (h *Handler) tooFarAhead(ts int64) error {
+	return stampAhead("lastDirtyTimestamp", ts, h.skew, h.clock.Now())
+}
 
-// stampAhead refuses a timestamp (epoch ms) named field further ahead than the clock skew allows.
-func (h *Handler) stampAhead(field string, ts int64) error {
-	if h.skew <= 0 || ts <= 0 {
+// stampAhead refuses a timestamp (epoch ms) named field more than skew ahead of now; skew <= 0
+// checks nothing.
+func stampAhead(field string, ts int64, skew time.Duration, now time.Time) error {
+	if skew <= 0 || ts <= 0 {
 		return nil
 	}
-	if limit := h.clock.Now().Add(h.skew).UnixMilli(); ts > limit {
-		return fmt.Errorf("%s %d is more than %s ahead of this node's clock", field, ts, h.skew)
+	if limit := now.Add(skew).UnixMilli(); ts > limit {
+		return fmt.Errorf("%s %d is more than %s ahead of this node's clock", field, ts, skew)
 	}
 	return nil
 }

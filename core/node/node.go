@@ -237,7 +237,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Node, error) {
 		return nil, fmt.Errorf("node %s: action handlers: %w", cfg.Name, err)
 	}
 	if deps.Host != nil {
-		t := actions.Target{Registry: n.reg, Builtin: builtin, Chain: n.receiver}
+		t := actions.Target{Registry: n.reg, Builtin: builtin, Chain: n.receiver, MaxClockSkew: cfg.MaxClockSkew,
+			Logger: n.log.Named("receive")}
 		if r, ok := n.repl.(interface {
 			Replicate(context.Context, []sdk.Item) error
 		}); ok {
