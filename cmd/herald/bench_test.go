@@ -52,7 +52,7 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			"cluster.startup_sync.retries=0",
 			"cluster.startup_sync.wait_when_empty=0s",
 			"log.level=error",
-		}, append(benchTLSSets(i), sets...)...))
+		}, append(append(benchTLSSets(i), sets...), benchAltSets()...)...))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,6 +65,10 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			b.Fatal(err)
 		}
 		nodes = append(nodes, rn)
+	}
+	if *benchSets != "" {
+		b.Logf("bench.sets: %q", benchAltSets())
+		benchAltN++
 	}
 	b.Cleanup(func() {
 		for _, rn := range nodes {
@@ -268,6 +272,7 @@ func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	var next atomic.Int64
 	var failed atomic.Int64
 	var wg sync.WaitGroup
+	stopPerf := startPerf(b)
 	b.ResetTimer()
 	cpu0 := treeCPU()
 	start := time.Now()
@@ -304,6 +309,7 @@ func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	el := time.Since(start)
 	cpu := treeCPU() - cpu0
 	b.StopTimer()
+	stopPerf()
 	got := peerWrites() - base
 	var batches, items int64
 	for _, n := range nodes {

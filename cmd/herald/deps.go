@@ -176,6 +176,15 @@ func pluginSpec(cfg *config.Config, kind, name string, defaults map[string]any) 
 		return spec, err
 	}
 	spec.PeerAuth = pa
+	if _, set := pc.Env["GOMAXPROCS"]; !set {
+		procs := config.DefaultPluginMaxProcs
+		if pc.MaxProcs != nil {
+			procs = *pc.MaxProcs
+		}
+		if procs > 0 {
+			spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(procs))
+		}
+	}
 	for k, v := range pc.Env {
 		spec.Env = append(spec.Env, k+"="+v)
 	}

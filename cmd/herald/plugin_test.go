@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,6 +46,46 @@ func pluginProcess(t *testing.T, n *e2e.Node, cmdline string) int {
 		return nil
 	})
 	return pid
+}
+
+// A plugin process runs with GOMAXPROCS=1 unless its block sets max_procs (0: Go's default) or
+// GOMAXPROCS in env.
+func TestPluginProcessMaxProcs(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 1, `
+plugin "transport" "http" {
+  out_of_process = true
+}
+plugin "flush_policy" "adaptive" {
+  out_of_process = true
+  max_procs      = 0
+}
+plugin "action_handler" "eureka" {
+  out_of_process = true
+  env            = { GOMAXPROCS = "3" }
+}
+`)
+	inherited, _ := os.LookupEnv("GOMAXPROCS")
+	for _, c := range []struct{ cmdline, want string }{
+		{"plugin serve transport http", "1"},
+		{"plugin serve flush_policy adaptive", inherited},
+		{"plugin serve action_handler eureka", "3"},
+	} {
+		pid := pluginProcess(t, nodes[0], c.cmdline)
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+				got = v
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: GOMAXPROCS=%q, want %q", c.cmdline, got, c.want)
+		}
+	}
 }
 
 // Replication with the transport, the flush policy and the action handler as plugin processes: a

@@ -171,6 +171,12 @@ func (c *Config) Validate() error {
 			if p.SHA256 != "" && p.Command == "" {
 				badAt([]string{"plugin", kind, name, "sha256"}, "a checksum needs a command")
 			}
+			if p.MaxProcs != nil && (*p.MaxProcs < 0 || *p.MaxProcs > 1024) {
+				badAt([]string{"plugin", kind, name, "max_procs"}, "must be between 0 (Go's default: one per CPU) and 1024 (got %d)", *p.MaxProcs)
+			}
+			if _, set := p.Env["GOMAXPROCS"]; set && p.MaxProcs != nil {
+				badAt([]string{"plugin", kind, name, "max_procs"}, "env sets GOMAXPROCS too: set one of them")
+			}
 		}
 	}
 	if len(errs) > 0 {
