@@ -394,6 +394,15 @@ plugin_dir = ""
 # key; `herald config validate` runs the same checks (it launches each plugin process, checks it
 # and closes it, and starts nothing).
 #
+# A plugin process runs with GOMAXPROCS=1 (one thread running Go code) unless its block sets
+# max_procs: a transport, flush policy or action handler waits for the node most of the time and
+# works briefly per batch, and with one P its runtime wakes one thread per batch instead of handing
+# goroutines between threads; on a 2-core machine under load that gave the out-of-process http
+# transport about a quarter more writes/s and a fifth less CPU per write (BENCHMARKS.md). Set
+# max_procs = 0 for Go's default (one per CPU, or GOMAXPROCS from herald's environment), or more
+# than 1 for a plugin that does heavy work of its own (compression of large batches, say). GOMAXPROCS
+# in env does the same; a block may set one of the two.
+#
 # Built-ins take their defaults from the node: http's connect_timeout, read_timeout and compress
 # from the replication block, size-or-age's max_batch_size and batching_delay likewise, the node's
 # name and peer authentication for every transport. A key written in config {} wins.
@@ -437,6 +446,7 @@ plugin_dir = ""
 #   command = "/usr/local/bin/herald-transport-custom"   # or a name found in plugin_dir
 #   args    = ["-v"]
 #   env     = { CUSTOM_REGION = "eu-west-1" }
+#   max_procs = 1                   # the process's GOMAXPROCS (default 1; 0: Go's default)
 #   sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
 #   config {
 #     endpoint = "10.0.0.9:7000"

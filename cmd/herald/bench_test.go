@@ -116,76 +116,103 @@ func BenchmarkPropagation(b *testing.B) {
 	for _, delay := range []string{"0s", "1ms", "5ms", "500ms"} {
 		for _, rate := range []int{1000, 4000, 8000} {
 			b.Run(fmt.Sprintf("delay=%s/rate=%d", delay, rate), func(b *testing.B) {
-				nodes := benchCluster(b, 2, "replication.flush_policy=size-or-age", "replication.batching_delay="+delay)
-				a, bn := nodes[0], nodes[1]
-				var mu sync.Mutex
-				arrived := map[string]time.Time{}
-				bn.Registry().Subscribe(func(_ context.Context, w registry.Write) {
-					if w.Origin == registry.FromPeer && w.Action == registry.ActionRegister {
-						now := time.Now()
-						mu.Lock()
-						arrived[w.ID] = now
-						mu.Unlock()
-					}
-				})
-				const dur = 2 * time.Second
-				total := int(float64(rate) * dur.Seconds())
-				acked := make([]time.Time, total)
-				var wg sync.WaitGroup
-				start := time.Now()
-				interval := time.Second / time.Duration(rate)
-				sem := make(chan struct{}, 64)
-				b.ResetTimer()
-				for i := 0; i < total; i++ {
-					if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-						time.Sleep(d)
-					}
-					sem <- struct{}{}
-					wg.Add(1)
-					go func(i int) {
-						defer wg.Done()
-						defer func() { <-sem }()
-						id := "p-" + strconv.Itoa(i)
-						if code, err := post(a.URL()+"apps/PROP", e2e.InstanceJSON("PROP", id, 1000, "UP", nil)); err == nil && code == 204 {
-							acked[i] = time.Now()
-						}
-					}(i)
-				}
-				wg.Wait()
-				deadline := time.Now().Add(10 * time.Second)
-				for {
-					mu.Lock()
-					n := len(arrived)
-					mu.Unlock()
-					if n >= total || time.Now().After(deadline) {
-						break
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				b.StopTimer()
-				var lat []time.Duration
-				mu.Lock()
-				for i, t := range acked {
-					if at, ok := arrived["p-"+strconv.Itoa(i)]; ok && !t.IsZero() {
-						lat = append(lat, max(0, at.Sub(t)))
-					}
-				}
-				mu.Unlock()
-				st := a.Replicator().Stats()
-				var batches, items int64
-				for _, s := range st {
-					batches += s.Batches
-					items += s.Items
-				}
-				b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
-				b.ReportMetric(float64(len(lat))/float64(total), "delivered")
-				if batches > 0 {
-					b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
-				}
+				propagation(b, rate, "replication.flush_policy=size-or-age", "replication.batching_delay="+delay)
 			})
 		}
 	}
+}
+
+// BenchmarkPlacementPropagation is the light-load side of BenchmarkTransportPlacement: the
+// propagation time of BenchmarkPropagation at 1,000 registers/s, default configuration, with the
+// http transport in the node and as a plugin process. Out of process it also reports the
+// difference of the medians to the in-process run before it (p50-diff-ms).
+func BenchmarkPlacementPropagation(b *testing.B) {
+	var inP50 []float64
+	b.Run("in-process", func(b *testing.B) {
+		inP50 = append(inP50, propagation(b, 1000))
+	})
+	b.Run("out-of-process", func(b *testing.B) {
+		p50 := propagation(b, 1000, "plugin.transport.http.command="+heraldBin, "plugin.transport.http.args=plugin,serve,transport,http")
+		if len(inP50) > 0 {
+			sort.Float64s(inP50)
+			b.ReportMetric(p50-inP50[len(inP50)/2], "p50-diff-ms")
+		}
+	})
+}
+
+// propagation sends registers to node A of two at a fixed rate for 2 s and reports the time from
+// each 204 at A to the register's apply at B (p50-ms, p99-ms), the share delivered and the tasks
+// per batch. It returns the median in ms.
+func propagation(b *testing.B, rate int, sets ...string) float64 {
+	nodes := benchCluster(b, 2, sets...)
+	a, bn := nodes[0], nodes[1]
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	bn.Registry().Subscribe(func(_ context.Context, w registry.Write) {
+		if w.Origin == registry.FromPeer && w.Action == registry.ActionRegister {
+			now := time.Now()
+			mu.Lock()
+			arrived[w.ID] = now
+			mu.Unlock()
+		}
+	})
+	const dur = 2 * time.Second
+	total := int(float64(rate) * dur.Seconds())
+	acked := make([]time.Time, total)
+	var wg sync.WaitGroup
+	start := time.Now()
+	interval := time.Second / time.Duration(rate)
+	sem := make(chan struct{}, 64)
+	b.ResetTimer()
+	for i := 0; i < total; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			id := "p-" + strconv.Itoa(i)
+			if code, err := post(a.URL()+"apps/PROP", e2e.InstanceJSON("PROP", id, 1000, "UP", nil)); err == nil && code == 204 {
+				acked[i] = time.Now()
+			}
+		}(i)
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(arrived)
+		mu.Unlock()
+		if n >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	var lat []time.Duration
+	mu.Lock()
+	for i, t := range acked {
+		if at, ok := arrived["p-"+strconv.Itoa(i)]; ok && !t.IsZero() {
+			lat = append(lat, max(0, at.Sub(t)))
+		}
+	}
+	mu.Unlock()
+	st := a.Replicator().Stats()
+	var batches, items int64
+	for _, s := range st {
+		batches += s.Batches
+		items += s.Items
+	}
+	p50 := float64(percentile(lat, 0.5).Microseconds()) / 1000
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(len(lat))/float64(total), "delivered")
+	if batches > 0 {
+		b.ReportMetric(float64(items)/float64(batches), "tasks/batch")
+	}
+	return p50
 }
 
 // BenchmarkReplicatedWrites measures client writes per second that are fully replicated to the
@@ -250,23 +277,56 @@ type writesResult struct {
 	cpuPerWrite  float64 // µs of CPU, this process and its plugin processes
 }
 
+// writesCluster is what the saturation workload needs of a three-node cluster, whether its nodes
+// run in the benchmark process (benchCluster) or as processes of their own (processCluster).
+type writesCluster struct {
+	urls []string // the nodes' Eureka base URLs
+	// peerWrites is the number of replicated writes the nodes have applied, summed.
+	peerWrites func() int64
+	// batches is the number of batches the nodes have sent and the tasks in them, summed.
+	batches func() (batches, items int64)
+}
+
+// replicatedWrites runs the saturation workload on three nodes in the benchmark process.
 func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	nodes := benchCluster(b, 3, sets...)
+	c := writesCluster{
+		peerWrites: func() int64 {
+			var sum int64
+			for _, n := range nodes {
+				sum += n.Registry().Stats().ReplicatedWrites
+			}
+			return sum
+		},
+		batches: func() (batches, items int64) {
+			for _, n := range nodes {
+				for _, s := range n.Replicator().Stats() {
+					batches += s.Batches
+					items += s.Items
+				}
+			}
+			return batches, items
+		},
+	}
+	for _, n := range nodes {
+		c.urls = append(c.urls, n.URL())
+	}
+	return runWrites(b, c)
+}
+
+// runWrites is the saturation workload: 30,000 client writes (registers and heartbeats, half
+// each) spread over the three nodes by 64 keep-alive connections; the clock stops when every peer
+// has applied every write.
+func runWrites(b *testing.B, c writesCluster) writesResult {
 	const instances = 3000
 	// Register the instances heartbeats will renew (not timed).
 	for i := 0; i < instances; i++ {
-		n := nodes[i%3]
-		if code, err := post(n.URL()+"apps/LOAD", e2e.InstanceJSON("LOAD", "h-"+strconv.Itoa(i), 1000, "UP", nil)); err != nil || code != 204 {
+		u := c.urls[i%3]
+		if code, err := post(u+"apps/LOAD", e2e.InstanceJSON("LOAD", "h-"+strconv.Itoa(i), 1000, "UP", nil)); err != nil || code != 204 {
 			b.Fatalf("register: %d %v", code, err)
 		}
 	}
-	peerWrites := func() int64 {
-		var sum int64
-		for _, n := range nodes {
-			sum += n.Registry().Stats().ReplicatedWrites
-		}
-		return sum
-	}
+	peerWrites := c.peerWrites
 	base := peerWrites()
 	total := 30000
 	var next atomic.Int64
@@ -276,7 +336,7 @@ func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	b.ResetTimer()
 	cpu0 := treeCPU()
 	start := time.Now()
-	for c := 0; c < 64; c++ {
+	for w := 0; w < 64; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -285,13 +345,13 @@ func replicatedWrites(b *testing.B, sets ...string) writesResult {
 				if i >= total {
 					return
 				}
-				n := nodes[i%3]
+				u := c.urls[i%3]
 				var code int
 				var err error
 				if i%2 == 0 {
-					code, err = post(n.URL()+"apps/LOAD", e2e.InstanceJSON("LOAD", "w-"+strconv.Itoa(i), 1000, "UP", nil))
+					code, err = post(u+"apps/LOAD", e2e.InstanceJSON("LOAD", "w-"+strconv.Itoa(i), 1000, "UP", nil))
 				} else {
-					code, err = put(n.URL() + "apps/LOAD/h-" + strconv.Itoa(i%instances) + "?status=UP&lastDirtyTimestamp=1000")
+					code, err = put(u + "apps/LOAD/h-" + strconv.Itoa(i%instances) + "?status=UP&lastDirtyTimestamp=1000")
 				}
 				if err != nil || (code != 204 && code != 200) {
 					failed.Add(1)
@@ -311,13 +371,7 @@ func replicatedWrites(b *testing.B, sets ...string) writesResult {
 	b.StopTimer()
 	stopPerf()
 	got := peerWrites() - base
-	var batches, items int64
-	for _, n := range nodes {
-		for _, s := range n.Replicator().Stats() {
-			batches += s.Batches
-			items += s.Items
-		}
-	}
+	batches, items := c.batches()
 	b.ReportMetric(float64(total)/el.Seconds(), "replicated-writes/s")
 	b.ReportMetric(float64(total)/clientDone.Seconds(), "acked-writes/s")
 	b.ReportMetric(float64(got)/float64(2*total), "delivered")

@@ -10,32 +10,34 @@ import (
 	"time"
 )
 
-// treeCPU is the CPU time (user and system) of this process and of its live child processes (the
-// plugin processes of the nodes it runs), read from /proc. Where /proc is missing it is cpuTime.
+// treeCPU is the CPU time (user and system) of this process and of its live descendants (the
+// plugin processes of the nodes it runs, or the node processes and theirs), read from /proc.
+// Where /proc is missing it is cpuTime.
 func treeCPU() time.Duration {
 	total := cpuTime()
-	for _, pid := range childPids() {
+	for _, pid := range descendants(os.Getpid()) {
 		total += procCPU(pid)
 	}
 	return total
 }
 
-// childPids lists this process's live children, from /proc/self/task/*/children.
-func childPids() []int {
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
-	var pids []int
+// descendants lists the live descendants of a process, from /proc/PID/task/*/children.
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
 	for _, f := range tasks {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
 		for _, s := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(s); err == nil {
-				pids = append(pids, pid)
+			if child, err := strconv.Atoi(s); err == nil {
+				out = append(out, child)
+				out = append(out, descendants(child)...)
 			}
 		}
 	}
-	return pids
+	return out
 }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times (100 on every Linux herald runs on).
