@@ -83,8 +83,9 @@ var sections = []section{
 			return "", err
 		}
 		return "## Three nodes: fully replicated writes per second\n\n" +
-			"Three nodes in one process (sharing the cores, as separate processes would) replicate over real\n" +
-			"HTTP with the `http` transport. 30,000 client writes (half registers, half heartbeats of 3,000\n" +
+			"Three nodes in one process replicate over real HTTP with the `http` transport (as processes of\n" +
+			"their own they reach far fewer writes/s on the same cores: see \"The http transport in-process\n" +
+			"and as a plugin process\"). 30,000 client writes (half registers, half heartbeats of 3,000\n" +
 			"instances) over 64 keep-alive connections spread over the three nodes; the clock stops when both\n" +
 			"other nodes applied every write, with Eureka's rule (`size-or-age`) at each `batching_delay`\n" +
 			"(the default `adaptive` policy is in \"Flush policies\" below). Target: ≥ 10,000/s at 1 ms.\n\n" +
