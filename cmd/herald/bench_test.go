@@ -225,9 +225,9 @@ func BenchmarkTransportPlacement(b *testing.B) {
 		r := replicatedWrites(b, "replication.transport=jsonline",
 			"plugin.transport.jsonline.command="+exampleBinary(b, "transport-custom"),
 			// Each node listens on its Eureka port plus port_offset (the example's convention).
-			// The nodes' ports are free ports from the ephemeral range (32768 and up); this offset
-			// puts the listeners below it, where no free port the benchmark picks and no outgoing
-			// connection's port can be.
+			// The nodes' ports are free ports from Linux's ephemeral range (ip_local_port_range,
+			// 32768–60999 by default); this offset puts the listeners below it, where no free port
+			// the benchmark picks and no outgoing connection's port can be.
 			"plugin.transport.jsonline.config.port_offset="+strconv.Itoa(jsonlinePortOffset))
 		if w, c := placementBaseline.medians(); w > 0 && c > 0 {
 			b.ReportMetric(r.writesPerSec/w, "ratio-writes")
