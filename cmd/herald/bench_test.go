@@ -229,10 +229,12 @@ func BenchmarkReplicatedWrites(b *testing.B) {
 }
 
 // BenchmarkTransportPlacement compares the http transport in-process with the same transport run
-// as a plugin process over go-plugin (gRPC, mutual TLS), in one run. Besides writes/s it reports
-// the CPU time per replicated write of the whole benchmark process and its plugin processes
-// (cpu-µs/write), and, for out-of-process, both figures as ratios to the median of the
-// in-process runs before it (ratio-writes, ratio-cpu).
+// as a plugin process over go-plugin (gRPC, mutual TLS), and with the example transport written
+// against the SDK alone (examples/transport-custom, "jsonline") as a plugin process, whose
+// receiving side hands each batch back to its node over go-plugin (sdk.Host.Receive), in one run.
+// Besides writes/s it reports the CPU time per replicated write of the whole benchmark process and
+// its plugin processes (cpu-µs/write), and, for out-of-process and jsonline, both figures as
+// ratios to the median of the in-process runs before them (ratio-writes, ratio-cpu).
 func BenchmarkTransportPlacement(b *testing.B) {
 	placementBaseline.writes, placementBaseline.cpu = nil, nil
 	b.Run("in-process", func(b *testing.B) {
@@ -246,7 +248,24 @@ func BenchmarkTransportPlacement(b *testing.B) {
 			b.ReportMetric(r.cpuPerWrite/c, "ratio-cpu")
 		}
 	})
+	b.Run("jsonline", func(b *testing.B) {
+		r := replicatedWrites(b, "replication.transport=jsonline",
+			"plugin.transport.jsonline.command="+exampleBinary(b, "transport-custom"),
+			// Each node listens on its Eureka port plus port_offset (the example's convention).
+			// The nodes' ports are free ports from Linux's ephemeral range (ip_local_port_range,
+			// 32768–60999 by default); this offset puts the listeners below it, where no free port
+			// the benchmark picks and no outgoing connection's port can be.
+			"plugin.transport.jsonline.config.port_offset="+strconv.Itoa(jsonlinePortOffset))
+		if w, c := placementBaseline.medians(); w > 0 && c > 0 {
+			b.ReportMetric(r.writesPerSec/w, "ratio-writes")
+			b.ReportMetric(r.cpuPerWrite/c, "ratio-cpu")
+		}
+	})
 }
+
+// jsonlinePortOffset is the jsonline listeners' offset from their nodes' Eureka ports in the
+// benchmarks.
+const jsonlinePortOffset = -30000
 
 // BenchmarkTracingOverhead runs the saturation workload with tracing off, at 1% and at 100%
 // sampling, in one run. Spans go to an in-memory exporter (no network), so this is the cost of

@@ -22,7 +22,7 @@ var (
 
 // exampleBinary builds one of the repository's example plugins (once per test run, into the
 // run's directory, which TestMain removes).
-func exampleBinary(t *testing.T, name string) string {
+func exampleBinary(t testing.TB, name string) string {
 	t.Helper()
 	examplesOnce.Do(func() {
 		examplesDir = filepath.Join(testDir, "examples")

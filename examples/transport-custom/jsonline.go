@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,14 +19,37 @@ import (
 // Its receiving side hands a batch to the node (sdk.Host.Receive) once the line's signature with
 // the cluster secret checks out. Written against herald's sdk only.
 type JSONLine struct {
-	mu   sync.Mutex
-	cfg  Config
-	host sdk.Host
-	log  sdk.Logger
-	sign *peerauth.Signer
-	auth *peerauth.Authenticator
-	ln   net.Listener
+	mu    sync.Mutex
+	cfg   Config
+	host  sdk.Host
+	log   sdk.Logger
+	sign  *peerauth.Signer
+	auth  *peerauth.Authenticator
+	ln    net.Listener
+	idle  map[string][]*lineConn // the sending side's connections between batches, per peer address
+	conns map[net.Conn]bool      // the receiving side's connections
+	done  bool                   // closed
 }
+
+// maxIdle bounds the idle connections kept per peer: as many as herald sends batches to a peer at
+// once by default (replication.workers, Eureka's maxThreadsForPeerReplication).
+const maxIdle = 20
+
+// lineConn reads and writes the lines of a connection, each at most MaxMessageBytes long.
+type lineConn struct {
+	net.Conn
+	limit io.LimitedReader
+	dec   *json.Decoder
+}
+
+func newLineConn(conn net.Conn) *lineConn {
+	c := &lineConn{Conn: conn, limit: io.LimitedReader{R: conn}}
+	c.dec = json.NewDecoder(&c.limit)
+	return c
+}
+
+func (c *lineConn) read(m *message) error { c.limit.N = sdk.MaxMessageBytes; return c.dec.Decode(m) }
+func (c *lineConn) write(m message) error { return json.NewEncoder(c).Encode(m) }
 
 // Config is the config {} block: the SDK checks it against these types (file, line and key of any
 // error) and fills in the defaults; a Validate() []sdk.Diagnostic method would add range checks.
@@ -52,7 +74,8 @@ const signedPath = "/jsonline/batch" // what a signature names, as a path names 
 
 // New returns the transport, sending only, until Configure.
 func New() *JSONLine {
-	return &JSONLine{host: sdk.NoHost(), cfg: Config{PortOffset: 2000, Timeout: 5 * time.Second}}
+	return &JSONLine{host: sdk.NoHost(), cfg: Config{PortOffset: 2000, Timeout: 5 * time.Second},
+		idle: map[string][]*lineConn{}, conns: map[net.Conn]bool{}}
 }
 
 // Info implements sdk.Describer.
@@ -90,19 +113,29 @@ func (j *JSONLine) Configure(_ context.Context, req sdk.ConfigureRequest) []sdk.
 	return nil
 }
 
-// Close implements io.Closer: it stops the receiving side.
+// Close implements io.Closer: it stops the receiving side and closes every connection.
 func (j *JSONLine) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.done = true
+	for c := range j.conns {
+		c.Close()
+	}
+	for addr, cs := range j.idle {
+		for _, c := range cs {
+			c.Close()
+		}
+		delete(j.idle, addr)
+	}
 	if j.ln == nil {
 		return nil
 	}
 	return j.ln.Close()
 }
 
-// Send implements sdk.Transport, with a connection per batch to stay short (herald's grpc
-// transport keeps one stream per peer). A cancelled send is retried (Transient), a late one is
-// Congestion: sdk.ClassOf(ctx.Err()).
+// Send implements sdk.Transport. It sends on a connection the peer's earlier batches left idle,
+// or a new one, and retries once on a new one when the peer had closed the idle connection. A
+// cancelled send is retried (Transient), a late one is Congestion: sdk.ClassOf(ctx.Err()).
 func (j *JSONLine) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk.ItemResult, error) {
 	j.mu.Lock()
 	cfg, sign := j.cfg, j.sign
@@ -117,14 +150,9 @@ func (j *JSONLine) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk.
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var resp message
-	conn, err := new(net.Dialer).DialContext(ctx, "tcp", addr)
-	if err == nil {
-		defer conn.Close()
-		defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })()
-		if err = json.NewEncoder(conn).Encode(req); err == nil {
-			err = json.NewDecoder(conn).Decode(&resp)
-		}
+	resp, reused, err := j.exchange(ctx, addr, req, true)
+	if err != nil && reused && ctx.Err() == nil {
+		resp, _, err = j.exchange(ctx, addr, req, false)
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -141,21 +169,60 @@ func (j *JSONLine) Send(ctx context.Context, peer sdk.Peer, b sdk.Batch) ([]sdk.
 	return rs, nil
 }
 
+// exchange sends req to addr and reads the answer, on an idle connection when reuse allows and
+// there is one (reused says so), else on a new one. The connection is kept for the next batch
+// only after a whole exchange within ctx: its deadline is set when ctx ends, to return at once.
+func (j *JSONLine) exchange(ctx context.Context, addr string, req message, reuse bool) (resp message, reused bool, err error) {
+	var c *lineConn
+	j.mu.Lock()
+	if cs := j.idle[addr]; reuse && len(cs) > 0 {
+		c, j.idle[addr], reused = cs[len(cs)-1], cs[:len(cs)-1], true
+	}
+	j.mu.Unlock()
+	if c == nil {
+		conn, err := new(net.Dialer).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return resp, false, err
+		}
+		c = newLineConn(conn)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	if err = c.write(req); err == nil {
+		err = c.read(&resp)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !stop() || err != nil || j.done || len(j.idle[addr]) >= maxIdle {
+		c.Close()
+	} else {
+		j.idle[addr] = append(j.idle[addr], c)
+	}
+	return resp, reused, err
+}
+
 func (j *JSONLine) accept(ln net.Listener) {
 	for conn, err := ln.Accept(); err == nil; conn, err = ln.Accept() {
 		go j.serve(conn)
 	}
 }
 
-// serve answers a connection's batches (at most MaxMessageBytes in all): each, once its signature
+// serve answers a connection's batches (each at most MaxMessageBytes): each, once its signature
 // checks out, goes to the node, which runs its action handlers and answers per item.
 func (j *JSONLine) serve(conn net.Conn) {
 	defer conn.Close()
 	j.mu.Lock()
-	host, auth, log := j.host, j.auth, j.log
+	done := j.done
+	j.conns[conn] = true
 	j.mu.Unlock()
-	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, sdk.MaxMessageBytes)))
-	for req := (message{}); dec.Decode(&req) == nil; req = (message{}) {
+	defer func() { j.mu.Lock(); delete(j.conns, conn); j.mu.Unlock() }()
+	if done { // accepted as Close ran
+		return
+	}
+	c := newLineConn(conn)
+	for req := (message{}); c.read(&req) == nil; req = (message{}) {
+		j.mu.Lock()
+		host, auth, log := j.host, j.auth, j.log
+		j.mu.Unlock()
 		var resp message
 		items, err := eurekawire.DecodeReplicationList(req.Batch)
 		switch {
@@ -173,7 +240,7 @@ func (j *JSONLine) serve(conn net.Conn) {
 			resp = message{Error: err.Error()}
 			log.Warn("batch refused", "from", conn.RemoteAddr().String(), "error", err)
 		}
-		if json.NewEncoder(conn).Encode(resp) != nil {
+		if c.write(resp) != nil {
 			return
 		}
 	}

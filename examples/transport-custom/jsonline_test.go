@@ -93,6 +93,42 @@ func TestPeerByEurekaURL(t *testing.T) {
 	}
 }
 
+// Batches to a peer share a connection, and a connection the peer closed while it was idle (a
+// restarted peer) costs no failed send: the batch goes out again on a new one.
+func TestConnectionReuse(t *testing.T) {
+	host := plugintest.NewFakeHost()
+	rx := New()
+	plugintest.StartReceiver(t, rx, map[string]any{"listen": "127.0.0.1:0"}, host)
+	peer := sdk.Peer{Name: "peer", Address: rx.Addr()}
+	tx := New()
+	plugintest.MustConfigure(t, tx, map[string]any{"listen": "off"}, nil)
+	t.Cleanup(func() { tx.Close() })
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := tx.Send(ctx, peer, plugintest.Batch("b"+strconv.Itoa(i), 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx.mu.Lock()
+	idle := len(tx.idle[peer.Address])
+	tx.mu.Unlock()
+	rx.mu.Lock()
+	served := len(rx.conns)
+	for c := range rx.conns {
+		c.Close()
+	}
+	rx.mu.Unlock()
+	if idle != 1 || served != 1 {
+		t.Fatalf("three batches in a row: %d idle connections at the sender, %d at the receiver, want 1 and 1", idle, served)
+	}
+	if rs, err := tx.Send(ctx, peer, plugintest.Batch("after", 2)); err != nil || len(rs) != 2 {
+		t.Fatalf("a send after the peer closed the idle connection: %+v %v", rs, err)
+	}
+	if got := len(host.ReceivedItems()); got != 8 {
+		t.Fatalf("the peer received %d items, want 8", got)
+	}
+}
+
 func TestConfigDiagnostics(t *testing.T) {
 	d := plugintest.Configure(t, New(), map[string]any{"timeout": "soon", "port_offset": 0.5, "listen": 8000}, nil)
 	paths := map[string]bool{}
