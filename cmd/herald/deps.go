@@ -176,13 +176,10 @@ func pluginSpec(cfg *config.Config, kind, name string, defaults map[string]any) 
 		return spec, err
 	}
 	spec.PeerAuth = pa
-	if _, set := pc.Env["GOMAXPROCS"]; !set {
-		procs := config.DefaultPluginMaxProcs
-		if pc.MaxProcs != nil {
-			procs = *pc.MaxProcs
-		}
-		if procs > 0 {
-			spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(procs))
+	if pc.MaxProcs != nil {
+		spec.MaxProcs = *pc.MaxProcs
+		if spec.MaxProcs == 0 {
+			spec.MaxProcs = -1 // max_procs = 0: Go's default
 		}
 	}
 	for k, v := range pc.Env {

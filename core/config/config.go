@@ -249,20 +249,13 @@ type PluginConfig struct {
 	SHA256 string `koanf:"sha256"`
 	// OutOfProcess runs a built-in plugin as its own process (herald plugin serve KIND NAME).
 	OutOfProcess bool `koanf:"out_of_process"`
-	// MaxProcs is the plugin process's GOMAXPROCS: nil takes DefaultPluginMaxProcs, 0 leaves Go's
-	// default. A GOMAXPROCS in Env wins.
+	// MaxProcs is the plugin process's GOMAXPROCS: nil takes pluginhost.DefaultMaxProcs (1), 0
+	// leaves Go's default. The block may set GOMAXPROCS in Env instead.
 	MaxProcs *int `koanf:"max_procs"`
 	// Config is the plugin's own `config {}` block: the plugin host checks it against the plugin's
 	// schema (unknown keys, types, required keys) and hands it to the plugin as JSON.
 	Config map[string]any `koanf:"config"`
 }
-
-// DefaultPluginMaxProcs is a plugin process's GOMAXPROCS unless its block says otherwise. A plugin
-// process waits for the node most of the time and runs briefly per batch; with one P its runtime
-// wakes one thread per batch instead of handing goroutines between threads, which on a busy
-// machine costs less CPU and fewer context switches (BENCHMARKS.md, "The plugin process's
-// runtime").
-const DefaultPluginMaxProcs = 1
 
 // Default returns the configuration herald runs with when nothing is set: one node on
 // 127.0.0.1:8761 with Eureka's defaults, except where config.hcl explains a better one.

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +35,9 @@ type Spec struct {
 	Command string
 	Args    []string
 	Env     []string
+	// MaxProcs is the process's GOMAXPROCS: 0 takes DefaultMaxProcs, a negative value leaves Go's
+	// default (one per CPU, or GOMAXPROCS from herald's environment). A GOMAXPROCS in Env wins.
+	MaxProcs int
 	// SHA256 is the expected hex checksum of Command's binary ("" = not checked).
 	SHA256 string
 	// Config is the block's config {} data. The host checks it against the plugin's schema, then
@@ -111,6 +116,31 @@ type Process struct {
 	done    chan struct{}
 }
 
+// DefaultMaxProcs is a plugin process's GOMAXPROCS unless its Spec says otherwise. A plugin
+// process waits for the node most of the time and works briefly per call; with one P, a goroutine
+// made runnable (gRPC's reader, the call, its network I/O, gRPC's writer) waits for the running
+// thread instead of waking another, so each batch costs the machine fewer thread wakeups and
+// context switches. Measured with the http transport on two cores: a quarter more writes/s and a
+// fifth less CPU per write than with Go's default (BENCHMARKS.md).
+const DefaultMaxProcs = 1
+
+// maxProcsEnv is the GOMAXPROCS setting the process starts with, if any.
+func (s Spec) maxProcsEnv() []string {
+	for _, kv := range s.Env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return nil
+		}
+	}
+	n := s.MaxProcs
+	if n == 0 {
+		n = DefaultMaxProcs
+	}
+	if n < 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}
+}
+
 // Start launches the plugin, checks its handshake, kind and configuration, and supervises it
 // until Stop. Every error names the plugin block's source.
 func Start(ctx context.Context, spec Spec, logger hclog.Logger) (*Process, error) {
@@ -147,7 +177,7 @@ func (p *Process) launch(ctx context.Context, first bool) error {
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	cmd := exec.Command(path, p.spec.Args...)
-	cmd.Env = append(os.Environ(), p.spec.Env...)
+	cmd.Env = append(append(os.Environ(), p.spec.maxProcsEnv()...), p.spec.Env...)
 	// Where the platform can (Linux), the plugin is killed when herald dies, also on SIGKILL;
 	// sdk.Serve covers the rest.
 	dieWithParent(cmd)
