@@ -156,30 +156,9 @@ func propagation(b *testing.B, rate int, sets ...string) float64 {
 			mu.Unlock()
 		}
 	})
-	const dur = 2 * time.Second
-	total := int(float64(rate) * dur.Seconds())
-	acked := make([]time.Time, total)
-	var wg sync.WaitGroup
-	start := time.Now()
-	interval := time.Second / time.Duration(rate)
-	sem := make(chan struct{}, 64)
 	b.ResetTimer()
-	for i := 0; i < total; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			id := "p-" + strconv.Itoa(i)
-			if code, err := post(a.URL()+"apps/PROP", e2e.InstanceJSON("PROP", id, 1000, "UP", nil)); err == nil && code == 204 {
-				acked[i] = time.Now()
-			}
-		}(i)
-	}
-	wg.Wait()
+	acked := openLoopRegisters(a.URL(), "PROP", "p-", rate, 2*time.Second)
+	total := len(acked)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()

@@ -54,6 +54,34 @@ func BenchmarkFlushPolicies(b *testing.B) {
 	}
 }
 
+// openLoopRegisters registers instances prefix0, prefix1, ... of app at a node's Eureka base URL
+// at a fixed rate for dur (open loop: a slow answer does not delay the next request; at most 64
+// in flight) and returns, per register, when its 204 arrived (zero for a failure).
+func openLoopRegisters(url, app, prefix string, rate int, dur time.Duration) []time.Time {
+	total := int(float64(rate) * dur.Seconds())
+	acked := make([]time.Time, total)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if code, err := post(url+"apps/"+app, e2e.InstanceJSON(app, prefix+strconv.Itoa(i), 1000, "UP", nil)); err == nil && code == 204 {
+				acked[i] = time.Now()
+			}
+		}(i)
+	}
+	wg.Wait()
+	return acked
+}
+
 // batchCounts sums batches and items sent by every node's pipelines.
 func batchCounts(nodes []*node.Node) (batches, items int64) {
 	for _, n := range nodes {
@@ -94,27 +122,8 @@ func lightPropagation(b *testing.B, nodes []*node.Node, rate int, dur time.Durat
 		})
 	}
 	b0, i0 := batchCounts(nodes)
-	total := int(float64(rate) * dur.Seconds())
-	acked := make([]time.Time, total)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if code, err := post(a.URL()+"apps/"+app, e2e.InstanceJSON(app, "l-"+strconv.Itoa(i), 1000, "UP", nil)); err == nil && code == 204 {
-				acked[i] = time.Now()
-			}
-		}(i)
-	}
-	wg.Wait()
+	acked := openLoopRegisters(a.URL(), app, "l-", rate, dur)
+	total := len(acked)
 	want := total * len(peers)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		mu.Lock()
