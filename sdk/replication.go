@@ -178,8 +178,9 @@ type PendingState struct {
 
 // FlushDecision is a flush policy's answer. The host cuts a batch of up to MaxBatch tasks as soon as
 // a worker is free and either CutNow is set, Count ≥ MinCount, or OldestAge ≥ MaxAge. It asks the
-// policy again after RecheckAfter (0: only after the next cut). Between asks the host enforces the
-// thresholds itself, so a policy is never called per task.
+// policy again after RecheckAfter (0: only after the next cut); herald keeps the decision of a policy
+// that answers slowly (a plugin process) for at least 100 times its answer's latency. Between asks
+// the host enforces the thresholds itself, so a policy is never called per task.
 type FlushDecision struct {
 	CutNow       bool
 	MaxBatch     int

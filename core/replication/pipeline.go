@@ -303,6 +303,19 @@ func (p *pipeline) dropped(ts []*Task, reason string) {
 // until the next one arrives, and the next one is asked for in the background.
 const asyncDecideAfter = 50 * time.Microsecond
 
+// A slow policy's decision holds for at least slowPolicyHold times the time it took to give, up
+// to slowPolicyMaxHold, even when it asks to be asked again sooner (RecheckAfter). Asking a
+// policy in a plugin process costs both processes a gRPC call and a wakeup each (a few hundred
+// microseconds of CPU); every pipeline asking every 5 ms made an out-of-process flush policy cost
+// 15% of the cluster's throughput at saturation (BENCHMARKS.md, "The flush policy out of
+// process"). Holding a 300 µs answer for 30 ms makes asking about 1% of the pipeline's time, and a
+// policy that answers slower because the machine is busy is asked less often still. The host
+// enforces the decision's thresholds meanwhile, so only the reaction to a change of load is later.
+const (
+	slowPolicyHold    = 100
+	slowPolicyMaxHold = 100 * time.Millisecond
+)
+
 // policyAnswer is a Decide made in the background.
 type policyAnswer struct {
 	d    sdk.FlushDecision
@@ -321,7 +334,7 @@ func (p *pipeline) decide(now int64) sdk.FlushDecision {
 	case a := <-p.answers:
 		p.asking = false
 		p.slowPolicy = a.took >= asyncDecideAfter
-		p.adopt(a.d, a.err, a.st, a.now)
+		p.adopt(a.d, a.err, a.st, a.now, a.took)
 	default:
 	}
 	if p.decided && (p.recheck == 0 || now < p.recheck) {
@@ -344,8 +357,9 @@ func (p *pipeline) decide(now int64) sdk.FlushDecision {
 	}
 	start := time.Now()
 	d, err := p.policy.Decide(p.ctx, st)
-	p.slowPolicy = time.Since(start) >= asyncDecideAfter
-	p.adopt(d, err, st, now)
+	took := time.Since(start)
+	p.slowPolicy = took >= asyncDecideAfter
+	p.adopt(d, err, st, now, took)
 	return p.decision
 }
 
@@ -367,8 +381,9 @@ func (p *pipeline) pendingState(now int64) sdk.PendingState {
 	return st
 }
 
-// adopt makes the policy's answer the current decision (Eureka's rule when the policy failed).
-func (p *pipeline) adopt(d sdk.FlushDecision, err error, st sdk.PendingState, now int64) {
+// adopt makes the policy's answer, which took took to come, the current decision (Eureka's rule
+// when the policy failed).
+func (p *pipeline) adopt(d sdk.FlushDecision, err error, st sdk.PendingState, now int64, took time.Duration) {
 	if err != nil {
 		// A failing policy must not stop replication: fall back to Eureka's rule.
 		p.h.logger.Warn("flush policy failed; using size-or-age", "peer", p.peer.Name, "error", err)
@@ -380,7 +395,11 @@ func (p *pipeline) adopt(d sdk.FlushDecision, err error, st sdk.PendingState, no
 	p.decision, p.decided = d, true
 	p.recheck = 0
 	if d.RecheckAfter > 0 {
-		p.recheck = now + d.RecheckAfter.Milliseconds()
+		hold := d.RecheckAfter
+		if took >= asyncDecideAfter && err == nil {
+			hold = max(hold, min(slowPolicyHold*took, slowPolicyMaxHold))
+		}
+		p.recheck = now + hold.Milliseconds()
 	}
 }
 

@@ -519,3 +519,42 @@ func TestSlowPolicyDoesNotStallTheAcceptor(t *testing.T) {
 		t.Fatalf("policy asked %d times while a call was outstanding, want 2", n)
 	}
 }
+
+// slowPolicy answers after at least a millisecond, as a policy in a busy plugin process might, and
+// asks to be asked again after a millisecond.
+type slowPolicy struct{ calls atomic.Int64 }
+
+func (s *slowPolicy) Decide(context.Context, sdk.PendingState) (sdk.FlushDecision, error) {
+	s.calls.Add(1)
+	for start := time.Now(); time.Since(start) < time.Millisecond; {
+		runtime.Gosched()
+	}
+	return sdk.FlushDecision{CutNow: true, MaxBatch: 250, MinCount: 1, RecheckAfter: time.Millisecond}, nil
+}
+
+// A slow policy's decision holds for at least slowPolicyHold times its latency, whatever its
+// RecheckAfter: a stream of tasks over 300 ms asks a 1 ms policy a few times, not hundreds.
+func TestSlowPolicyAskedRarely(t *testing.T) {
+	pol := &slowPolicy{}
+	f := &fakeTransport{}
+	r := New(Options{Config: Config{Workers: 2}, Plugins: func(sdk.Peer) (sdk.Transport, sdk.FlushPolicy, error) { return f, pol, nil }})
+	r.SetPeers([]sdk.Peer{{Name: "p"}})
+	t.Cleanup(func() {
+		ctx, c := context.WithTimeout(context.Background(), time.Second)
+		defer c()
+		_ = r.Close(ctx)
+	})
+	l := r.Listener()
+	sent := 0
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; sent++ {
+		l(context.Background(), write(registry.ActionRegister, fmt.Sprint(sent)))
+		waitFor(t, "a task sent", func() bool { return len(f.items()) == sent+1 })
+	}
+	// Held for 100 ms each (the cap) after the first answer: 4 asks in 300 ms, and a few more
+	// for a machine so busy that an answer arrives late. Asked per RecheckAfter, it would be
+	// about one per task.
+	if n := pol.calls.Load(); n > 10 {
+		t.Fatalf("a 1 ms policy was asked %d times for %d tasks in 300 ms, want at most 10", n, sent)
+	}
+	t.Logf("%d tasks, %d decisions", sent, pol.calls.Load())
+}
