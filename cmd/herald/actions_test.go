@@ -81,9 +81,14 @@ func TestCustomActionAndAdmission(t *testing.T) {
 		}
 		return nil
 	})
-	if _, ok := b.Registry().Instance("NOTED", "n1"); !ok {
-		t.Error("the registration itself did not reach B")
-	}
+	// The register follows the note in a batch of its own: the pipeline sends an instance's next
+	// task only once the batch carrying its previous one is answered.
+	e2e.Eventually(t, 10*time.Second, func() error {
+		if _, ok := b.Registry().Instance("NOTED", "n1"); !ok {
+			return fmt.Errorf("the registration itself did not reach B")
+		}
+		return nil
+	})
 
 	acceptedBefore := acceptedIn(nodes[0])
 	code, body := do(t, "POST", a.URL()+"apps/FORBIDDEN", e2e.InstanceJSON("FORBIDDEN", "f1", 1000, "UP", nil), nil)
