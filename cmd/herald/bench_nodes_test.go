@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,15 +41,9 @@ func processCluster(b *testing.B, extra string) writesCluster {
 		quoted = append(quoted, strconv.Quote(urlOf(p)))
 	}
 	var env []string
-	if sets := benchAltSets(); len(sets) > 0 {
-		b.Logf("bench.sets: %q", sets)
-		for _, kv := range sets {
-			k, v, _ := strings.Cut(kv, "=")
-			env = append(env, "HERALD_"+strings.ToUpper(strings.ReplaceAll(k, ".", "__"))+"="+v)
-		}
-	}
-	if *benchSets != "" {
-		benchAltN++
+	for _, kv := range nextBenchSets(b) {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, "HERALD_"+strings.ToUpper(strings.ReplaceAll(k, ".", "__"))+"="+v)
 	}
 	nodes := make([]*e2e.Node, len(ports))
 	for i, p := range ports {
@@ -75,7 +67,7 @@ cluster {
 	sum := func(name string) int64 {
 		var total float64
 		for _, n := range nodes {
-			v, err := metricSumOf(n.Root()+"/metrics", name)
+			v, err := metricSum(n, name)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,37 +82,4 @@ cluster {
 			return sum("herald_replication_batch_size_count"), sum("herald_replication_batch_size_sum")
 		},
 	}
-}
-
-// metricSumOf adds up the samples of a Prometheus metric at url whose name (with its labels, when
-// given) starts the line.
-func metricSumOf(url, name string) (float64, error) {
-	resp, err := benchClient.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
-			continue // a longer name
-		}
-		f := strings.Fields(rest)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric %s: %v", line, err)
-		}
-		total += v
-	}
-	return total, sc.Err()
 }

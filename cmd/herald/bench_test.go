@@ -42,6 +42,7 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 		}
 		urls = append(urls, u)
 	}
+	alt := nextBenchSets(b)
 	var nodes []*node.Node
 	for i, p := range ports {
 		cfg, err := loadConfig("", nil, append([]string{
@@ -52,7 +53,7 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			"cluster.startup_sync.retries=0",
 			"cluster.startup_sync.wait_when_empty=0s",
 			"log.level=error",
-		}, append(append(benchTLSSets(i), sets...), benchAltSets()...)...))
+		}, append(append(benchTLSSets(i), sets...), alt...)...))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,10 +66,6 @@ func benchCluster(b *testing.B, n int, sets ...string) []*node.Node {
 			b.Fatal(err)
 		}
 		nodes = append(nodes, rn)
-	}
-	if *benchSets != "" {
-		b.Logf("bench.sets: %q", benchAltSets())
-		benchAltN++
 	}
 	b.Cleanup(func() {
 		for _, rn := range nodes {

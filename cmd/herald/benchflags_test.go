@@ -31,10 +31,17 @@ var benchSets = flag.String("bench.sets", "", `extra -set overrides for the benc
 // benchAltN counts the clusters started with -bench.sets.
 var benchAltN int
 
-// benchAltSets is the -bench.sets alternative of the next cluster.
-func benchAltSets() []string {
+// nextBenchSets is the -bench.sets alternative for the next cluster b starts (nil without the
+// flag); it logs it beside the benchmark's figures.
+func nextBenchSets(b testing.TB) []string {
+	if *benchSets == "" {
+		return nil
+	}
 	alts := strings.Split(*benchSets, "|")
-	return strings.Fields(alts[benchAltN%len(alts)])
+	sets := strings.Fields(alts[benchAltN%len(alts)])
+	benchAltN++
+	b.Logf("bench.sets: %q", sets)
+	return sets
 }
 
 // startPerf starts the recording for b and returns the function that ends it (a no-op without

@@ -176,12 +176,7 @@ func pluginSpec(cfg *config.Config, kind, name string, defaults map[string]any) 
 		return spec, err
 	}
 	spec.PeerAuth = pa
-	if pc.MaxProcs != nil {
-		spec.MaxProcs = *pc.MaxProcs
-		if spec.MaxProcs == 0 {
-			spec.MaxProcs = -1 // max_procs = 0: Go's default
-		}
-	}
+	spec.MaxProcs = pc.MaxProcs
 	for k, v := range pc.Env {
 		spec.Env = append(spec.Env, k+"="+v)
 	}

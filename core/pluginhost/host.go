@@ -35,9 +35,10 @@ type Spec struct {
 	Command string
 	Args    []string
 	Env     []string
-	// MaxProcs is the process's GOMAXPROCS: 0 takes DefaultMaxProcs, a negative value leaves Go's
-	// default (one per CPU, or GOMAXPROCS from herald's environment). A GOMAXPROCS in Env wins.
-	MaxProcs int
+	// MaxProcs is the process's GOMAXPROCS (the plugin block's max_procs): nil takes
+	// DefaultMaxProcs, 0 leaves Go's default (one per CPU, or GOMAXPROCS from herald's
+	// environment). A GOMAXPROCS in Env wins.
+	MaxProcs *int
 	// SHA256 is the expected hex checksum of Command's binary ("" = not checked).
 	SHA256 string
 	// Config is the block's config {} data. The host checks it against the plugin's schema, then
@@ -131,11 +132,11 @@ func (s Spec) maxProcsEnv() []string {
 			return nil
 		}
 	}
-	n := s.MaxProcs
-	if n == 0 {
-		n = DefaultMaxProcs
+	n := DefaultMaxProcs
+	if s.MaxProcs != nil {
+		n = *s.MaxProcs
 	}
-	if n < 0 {
+	if n <= 0 {
 		return nil
 	}
 	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}

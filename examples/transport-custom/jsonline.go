@@ -35,6 +35,10 @@ type JSONLine struct {
 // once by default (replication.workers, Eureka's maxThreadsForPeerReplication).
 const maxIdle = 20
 
+// idleTimeout closes a receiving connection that brings no batch for that long: a sender's idle
+// connection is replaced on its next send, and a caller cannot hold connections open for nothing.
+var idleTimeout = time.Minute
+
 // lineConn reads and writes the lines of a connection, each at most MaxMessageBytes long.
 type lineConn struct {
 	net.Conn
@@ -219,7 +223,7 @@ func (j *JSONLine) serve(conn net.Conn) {
 		return
 	}
 	c := newLineConn(conn)
-	for req := (message{}); c.read(&req) == nil; req = (message{}) {
+	for req := (message{}); conn.SetReadDeadline(time.Now().Add(idleTimeout)) == nil && c.read(&req) == nil; req = (message{}) {
 		j.mu.Lock()
 		host, auth, log := j.host, j.auth, j.log
 		j.mu.Unlock()

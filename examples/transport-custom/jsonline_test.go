@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/sdk"
 	"github.com/heraldhq/herald/sdk/eurekawire"
@@ -203,5 +205,49 @@ func TestReceivingSideAuthenticates(t *testing.T) {
 	}
 	if got := host.ReceivedItems(); len(got) != 2 {
 		t.Fatalf("the node received %d items, want 2", len(got))
+	}
+}
+
+// The receiving side closes a connection that brings no batch for idleTimeout, so a caller
+// cannot hold connections open for nothing; the sender's next batch goes on a new one.
+func TestIdleConnectionClosed(t *testing.T) {
+	defer func(d time.Duration) { idleTimeout = d }(idleTimeout)
+	idleTimeout = 50 * time.Millisecond
+	host := plugintest.NewFakeHost()
+	rx := New()
+	plugintest.StartReceiver(t, rx, map[string]any{"listen": "127.0.0.1:0"}, host)
+	conn, err := net.Dial("tcp", rx.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The receiver sends nothing on its own: the read ends when it closes the connection (EOF),
+	// or at the test's own deadline when it keeps it open.
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("an idle connection was not closed by the receiver: %v", err)
+	}
+	tx := New()
+	plugintest.MustConfigure(t, tx, map[string]any{"listen": "off"}, nil)
+	t.Cleanup(func() { tx.Close() })
+	peer := sdk.Peer{Name: "peer", Address: rx.Addr()}
+	if _, err := tx.Send(context.Background(), peer, plugintest.Batch("first", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		rx.mu.Lock()
+		open := len(rx.conns)
+		rx.mu.Unlock()
+		if open == 0 {
+			break // the receiver closed the sender's idle connection
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the receiver kept the sender's idle connection open")
+		}
+	}
+	if rs, err := tx.Send(context.Background(), peer, plugintest.Batch("second", 1)); err != nil || len(rs) != 1 {
+		t.Fatalf("a send after the receiver closed the idle connection: %+v %v", rs, err)
 	}
 }
