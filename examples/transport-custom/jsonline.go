@@ -29,6 +29,8 @@ type JSONLine struct {
 	idle  map[string][]*lineConn // the sending side's connections between batches, per peer address
 	conns map[net.Conn]bool      // the receiving side's connections
 	done  bool                   // closed
+	// idleFor is how long a receiving connection may wait for a batch (idleTimeout).
+	idleFor time.Duration
 }
 
 // maxIdle bounds the idle connections kept per peer: as many as herald sends batches to a peer at
@@ -37,7 +39,7 @@ const maxIdle = 20
 
 // idleTimeout closes a receiving connection that brings no batch for that long: a sender's idle
 // connection is replaced on its next send, and a caller cannot hold connections open for nothing.
-var idleTimeout = time.Minute
+const idleTimeout = time.Minute
 
 // lineConn reads and writes the lines of a connection, each at most MaxMessageBytes long.
 type lineConn struct {
@@ -79,7 +81,7 @@ const signedPath = "/jsonline/batch" // what a signature names, as a path names 
 // New returns the transport, sending only, until Configure.
 func New() *JSONLine {
 	return &JSONLine{host: sdk.NoHost(), cfg: Config{PortOffset: 2000, Timeout: 5 * time.Second},
-		idle: map[string][]*lineConn{}, conns: map[net.Conn]bool{}}
+		idle: map[string][]*lineConn{}, conns: map[net.Conn]bool{}, idleFor: idleTimeout}
 }
 
 // Info implements sdk.Describer.
@@ -223,7 +225,7 @@ func (j *JSONLine) serve(conn net.Conn) {
 		return
 	}
 	c := newLineConn(conn)
-	for req := (message{}); conn.SetReadDeadline(time.Now().Add(idleTimeout)) == nil && c.read(&req) == nil; req = (message{}) {
+	for req := (message{}); conn.SetReadDeadline(time.Now().Add(j.idleFor)) == nil && c.read(&req) == nil; req = (message{}) {
 		j.mu.Lock()
 		host, auth, log := j.host, j.auth, j.log
 		j.mu.Unlock()

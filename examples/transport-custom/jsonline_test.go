@@ -211,10 +211,9 @@ func TestReceivingSideAuthenticates(t *testing.T) {
 // The receiving side closes a connection that brings no batch for idleTimeout, so a caller
 // cannot hold connections open for nothing; the sender's next batch goes on a new one.
 func TestIdleConnectionClosed(t *testing.T) {
-	defer func(d time.Duration) { idleTimeout = d }(idleTimeout)
-	idleTimeout = 50 * time.Millisecond
 	host := plugintest.NewFakeHost()
 	rx := New()
+	rx.idleFor = 50 * time.Millisecond
 	plugintest.StartReceiver(t, rx, map[string]any{"listen": "127.0.0.1:0"}, host)
 	conn, err := net.Dial("tcp", rx.Addr())
 	if err != nil {
